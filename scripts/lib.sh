@@ -27,3 +27,33 @@ activate_env() {
   export PYTHONPATH="$HOMELAB_COLLECTIONS${PYTHONPATH:+:$PYTHONPATH}"
   export HOMELAB_REPO HOMELAB_CACHE HOMELAB_VENV HOMELAB_COLLECTIONS
 }
+
+# fetch_deb SUITE PACKAGE: download PACKAGE's .deb from another Debian release
+# (trixie, bullseye, ...) without touching the system's apt sources, unpack it
+# under $HOMELAB_CACHE/debs/SUITE/PACKAGE and print that directory. Cached.
+fetch_deb() {
+  local suite="$1" pkg="$2"
+  local dest="$HOMELAB_CACHE/debs/$suite/$pkg"
+  if [ -f "$dest/.complete" ]; then echo "$dest"; return 0; fi
+  local aptdir="$HOMELAB_CACHE/apt-$suite"
+  local mirror
+  mirror="$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
+  mirror="${mirror:-http://deb.debian.org/debian}"
+  mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial"
+  echo "deb $mirror $suite main contrib" > "$aptdir/sources.list"
+  local opts=(-o "Dir::Etc::SourceList=$aptdir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+              -o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache"
+              -o APT::Architecture=amd64 -o Debug::NoLocking=1)
+  if [ ! -f "$aptdir/.updated" ]; then
+    apt-get "${opts[@]}" update -qq >/dev/null 2>&1 || { log "fetch_deb: apt update for $suite failed"; return 1; }
+    touch "$aptdir/.updated"
+  fi
+  local tmp
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && apt-get "${opts[@]}" download "$pkg" >/dev/null 2>&1) || { log "fetch_deb: download $pkg/$suite failed"; rm -rf "$tmp"; return 1; }
+  rm -rf "$dest" && mkdir -p "$dest"
+  dpkg-deb -x "$tmp"/*.deb "$dest"
+  rm -rf "$tmp"
+  touch "$dest/.complete"
+  echo "$dest"
+}
