@@ -1063,6 +1063,9 @@ class VaultApp(App):
         role["user_claim"] = body.get("user_claim", current.get("user_claim", ""))
         if not role["user_claim"]:
             raise _err(400, "a user claim must be defined on the role")
+        role["user_claim_json_pointer"] = _as_bool(body.get("user_claim_json_pointer",
+                                                            current.get("user_claim_json_pointer", False)),
+                                                   "user_claim_json_pointer")
         role["bound_audiences"] = _as_list(body.get("bound_audiences", current.get("bound_audiences")))
         role["bound_subject"] = body.get("bound_subject", current.get("bound_subject", ""))
         role["bound_claims_type"] = body.get("bound_claims_type", current.get("bound_claims_type", "string"))
@@ -1167,7 +1170,8 @@ class VaultApp(App):
             if not ok:
                 raise _err(400, "error validating claims: claim \"%s\" does not match any associated bound claim "
                                 "values" % claim)
-        user = self._claim(claims, role["user_claim"])
+        user = (self._claim(claims, role["user_claim"]) if role.get("user_claim_json_pointer")
+                else claims.get(role["user_claim"]))
         if user is None or user == "":
             raise _err(400, "claim \"%s\" not found in token" % role["user_claim"])
         meta = {"role": name}
