@@ -115,6 +115,8 @@ class VaultApp(App):
     def __init__(self, data_dir: str | None = None, dev: bool = False, dev_root_token: str | None = None):
         super().__init__()
         self.data_dir = data_dir
+        if data_dir:
+            os.makedirs(data_dir, exist_ok=True)
         self.lock = threading.RLock()
         self.core: dict[str, Any] | None = None  # the decrypted state; None while sealed
         self.seal_conf: dict[str, Any] | None = None  # {"t", "n", "barrier"} once initialised
