@@ -95,7 +95,7 @@ def validate(params):
 
 def check_engine_options(params, version):
     if version == 1:
-        used = [name for name in V2_ONLY if params.get(name) not in (None, False)]
+        used = [name for name in V2_ONLY if params.get(name) is not None and params.get(name) is not False]
         if used:
             raise VaultError('%s only applies to KV version 2, but mount %r is KV version 1'
                              % (', '.join(used), params['mount']))
