@@ -722,8 +722,8 @@ class VaultApp(App):
         assert self.core is not None
         mount, _rest = self._match_mount(path.strip("/"))
         if mount is None or not acl.has_any_under(mount):
-            raise _err(403, "preflight capability check returned 403, please ensure client's policies grant "
-                            "access to path \"%s/\"" % path.strip("/"))
+            # Vault answers a missing mount like a forbidden one, so mounts cannot be probed.
+            raise _err(403, "permission denied")
         entry = self._public_mount(self.core["mounts"][mount])
         entry["path"] = mount
         return self._ok(entry)
