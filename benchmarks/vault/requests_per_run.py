@@ -89,7 +89,7 @@ def main():
             sim.stop()
     header = ("case", "module", "reads", "writes", "total", "new versions", "changed")
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    line = "  ".join("%-*s" % (w, h) for w, h in zip(widths, header))
+    line = "  ".join("%-*s" % (w, h) for w, h in zip(widths, header, strict=True))
     print(line)
     print("-" * len(line))
     last = None
@@ -97,7 +97,7 @@ def main():
         if last is not None and row[0] != last:
             print()
         last = row[0]
-        print("  ".join("%-*s" % (w, str(v)) for w, v in zip(widths, row)))
+        print("  ".join("%-*s" % (w, str(v)) for w, v in zip(widths, row, strict=True)))
     print("\nmerge (patch one field, keep the others): vault_kv merge=true; vault_kv2_write has no merge option.")
 
 

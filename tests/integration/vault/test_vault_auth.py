@@ -13,10 +13,9 @@ import uuid
 
 import jwt
 import pytest
+from ansible_collections.selfhost.homelab.plugins.filter.vault_job import vault_job
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-
-from ansible_collections.selfhost.homelab.plugins.filter.vault_job import vault_job
 
 
 def kv(mount, path, **options):

@@ -43,7 +43,7 @@ _ALNUM = string.ascii_letters + string.digits
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _ts(when: dt.datetime | None = None) -> str:
@@ -63,7 +63,7 @@ def parse_duration(value: Any, field: str = "ttl") -> int:
     if value is None or value == "":
         return 0
     if isinstance(value, bool):
-        raise _err(400, "error converting input %s for field %q" % (value, field))
+        raise _err(400, 'error converting input %s for field "%s"' % (value, field))
     if isinstance(value, (int, float)):
         return int(value)
     text = str(value).strip()
@@ -329,7 +329,7 @@ class VaultApp(App):
         expire = None
         if entry["expire_at"] is not None:
             ttl = max(0, int(entry["expire_at"] - time.time()))
-            expire = dt.datetime.fromtimestamp(entry["expire_at"], dt.timezone.utc).isoformat()
+            expire = dt.datetime.fromtimestamp(entry["expire_at"], dt.UTC).isoformat()
         return {
             "accessor": entry["accessor"],
             "creation_time": entry["creation_time"],
@@ -1528,7 +1528,7 @@ class VaultApp(App):
                     if not isinstance(v, str):
                         raise _err(400, "error converting input for field \"custom_metadata\"")
                     if len(k) > 128 or len(v) > 512:
-                        raise _err(400, "1 error occurred:\n\t* length of key %q is greater than 128 or value "
+                        raise _err(400, "1 error occurred:\n\t* length of key \"%s\" is greater than 128 or value "
                                         "greater than 512\n\n" % k)
             if method == "PATCH":
                 merged = dict(record["custom_metadata"] or {})

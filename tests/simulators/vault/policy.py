@@ -114,7 +114,7 @@ class _Pattern:
             return True
         if len(r_segs) != len(p_segs):
             return False
-        return all(p == "+" or p == r for p, r in zip(p_segs, r_segs))
+        return all(p == "+" or p == r for p, r in zip(p_segs, r_segs, strict=True))
 
     def priority_key(self):
         """Higher sorts as more specific (Vault's documented priority rules)."""

@@ -50,12 +50,12 @@ def split(secret: bytes, shares: int, threshold: int) -> list[bytes]:
     out = [bytearray() for _ in range(shares)]
     for byte in secret:
         coeffs = [byte] + [secrets.randbelow(256) for _ in range(threshold - 1)]
-        for share, x in zip(out, xs):
+        for share, x in zip(out, xs, strict=True):
             y = 0
             for c in reversed(coeffs):  # Horner
                 y = _mul(y, x) ^ c
             share.append(y)
-    for share, x in zip(out, xs):
+    for share, x in zip(out, xs, strict=True):
         share.append(x)
     return [bytes(s) for s in out]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hcl2
 import pytest
 from ansible.errors import AnsibleFilterError
-
 from ansible_collections.selfhost.homelab.plugins.filter.vault_job import FilterModule, vault_job
 
 

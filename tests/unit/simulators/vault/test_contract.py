@@ -258,7 +258,7 @@ def test_error_bodies_are_vaults(recorded):
     exchanges, _mounts = recorded
     errors = [(m, p, s, d) for m, p, _q, _b, s, d in exchanges if s >= 400]
     assert errors, "the scenario must include error answers"
-    for method, path, status, data in errors:
+    for method, path, _status, data in errors:
         if path == "sys/health":
             continue  # health answers its status with a normal body
         assert isinstance(data, dict) and isinstance(data.get("errors"), list), (method, path, data)

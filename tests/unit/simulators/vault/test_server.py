@@ -17,7 +17,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.simulators.base import App, Response, SimServer
-from tests.simulators.vault import start, start_dev
+from tests.simulators.vault import start
 
 DENIED = {"errors": ["1 error occurred:\n\t* permission denied\n\n"]}
 

@@ -15,7 +15,6 @@ import pytest
 import requests
 import yaml
 from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.selfhost.homelab.plugins.modules import vault_kv
 
 HERE = Path(__file__).resolve().parent

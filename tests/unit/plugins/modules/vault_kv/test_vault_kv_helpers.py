@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ansible_collections.selfhost.homelab.plugins.module_utils._vault import VaultError, flatten_errors
 from ansible_collections.selfhost.homelab.plugins.module_utils._vault_kv import (
     REDACTED,
