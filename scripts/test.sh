@@ -25,6 +25,7 @@ activate_env
 cd "$HOMELAB_REPO"
 # Offline: no Galaxy, no GitHub release checks (see ../shared/ENVIRONMENT.md).
 export ANSIBLE_GALAXY_SERVER_LIST="" ANSIBLE_NOCOLOR=1 PY_COLORS=0
+export MOLECULE_GLOB="molecule/*/molecule.yml"
 
 layer_lint() {
   local rc=0
@@ -42,7 +43,7 @@ layer_sanity() {
   git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -C "$top" -xf -
   (cd "$top" && git init -q && git add -A && git -c user.name=t -c user.email=t@t commit -qm sanity)
   (cd "$top" && ansible-test sanity --python "$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
-     --color no --exclude scripts/ --exclude tests/simulators/ --exclude benchmarks/)
+     --color no)
 }
 
 run_pytest() {
