@@ -367,3 +367,10 @@ def test_init_share_layouts_unseal(tmp_path, shares, threshold):
         assert status["sealed"] is False
     finally:
         sim.stop()
+
+
+def test_bin_vault_wrapper_runs_the_simulator():
+    repo = Path(__file__).resolve().parents[4]
+    out = subprocess.run([str(repo / "tests/simulators/vault/bin/vault"), "version"], capture_output=True, text=True,
+                         env=dict(os.environ, VAULT_SIM_PYTHON=sys.executable), timeout=30)
+    assert out.returncode == 0 and out.stdout.startswith("Vault v1.18.")
