@@ -38,7 +38,9 @@ layer_lint() {
 layer_sanity() {
   # ansible-test needs the collection at ansible_collections/NS/NAME inside a
   # git repository: copy the working tree (tracked and new files) there.
-  local top="$HOMELAB_CACHE/sanity/ansible_collections/selfhost/homelab"
+  # One copy per checkout: worktrees share $HOMELAB_CACHE and may run at once.
+  local top
+  top="$HOMELAB_CACHE/sanity/$(printf %s "$HOMELAB_REPO" | sha256sum | cut -c1-8)/ansible_collections/selfhost/homelab"
   rm -rf "$top" && mkdir -p "$top"
   git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -C "$top" -xf -
   (cd "$top" && git init -q && git add -A && git -c user.name=t -c user.email=t@t commit -qm sanity)
