@@ -12,7 +12,7 @@ fi
 
 "$HOMELAB_REPO/scripts/bootstrap.sh"
 activate_env
-cd "$HOMELAB_REPO"
+cd "$HOMELAB_REPO" || exit 1
 
 # The demo owner's SSH key (the demo inventory authorizes its public half).
 keyfile="$HOMELAB_CACHE/demo_owner_key"
