@@ -140,8 +140,8 @@ class VaultClient(object):
         if status == 503:
             if 'sealed' in detail:
                 return VaultError('Vault at %s is sealed (HTTP 503): unseal it, then run again' % self.url, status)
-            return VaultError('Vault at %s is unavailable (HTTP 503) on %s: %s' % (self.url, where, detail or
-                                                                                  'no detail'), status)
+            return VaultError('Vault at %s is unavailable (HTTP 503) on %s: %s'
+                              % (self.url, where, detail or 'no detail'), status)
         if status == 501:
             return VaultError('Vault at %s is not initialized (HTTP 501)' % self.url, status)
         if status == 429:

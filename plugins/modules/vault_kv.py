@@ -8,7 +8,8 @@ DOCUMENTATION = r'''
 module: vault_kv
 short_description: Read, write and delete secrets in Vault's KV secrets engine (version 1 and 2)
 version_added: 0.1.0
-author: selfhost.homelab contributors
+author:
+  - selfhost.homelab contributors (@selfhost)
 description:
   - Manages one secret in a Vault KV mount, version 1 or 2 through the same options.
     The engine version is detected from the mount (C(sys/internal/ui/mounts), as the

@@ -143,7 +143,7 @@ def run_play(tmp_path: Path, tasks: list[dict], *, vault: Vault | None = None, c
         cmd.append("--diff")
     if verbosity:
         cmd.append("-" + "v" * verbosity)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=str(REPO), env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=str(REPO), env=env, check=False)
     results: dict[str, dict] = {}
     if callback == "ansible.posix.json":
         try:

@@ -60,7 +60,7 @@ def load_config(path: str) -> tuple[str, str]:
 
 
 def _split_addr(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
+    host, _sep, port = addr.rpartition(":")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-dev-listen-address", default="127.0.0.1:8200")
     parser.add_argument("-config", default="")
     parser.add_argument("-log-requests", default="")
-    args = parser.parse_args([a for a in argv[1:]])
+    args = parser.parse_args(argv[1:])
     if args.dev:
         host, port = _split_addr(args.dev_listen_address)
         app = VaultApp(dev=True, dev_root_token=args.dev_root_token_id or None)

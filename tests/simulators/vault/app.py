@@ -51,7 +51,7 @@ def _ts(when: dt.datetime | None = None) -> str:
 
 
 def _rand(n: int) -> str:
-    return "".join(secrets.choice(_ALNUM) for _ in range(n))
+    return "".join(secrets.choice(_ALNUM) for _char in range(n))
 
 
 def _err(status: int, *messages: str) -> HTTPError:
@@ -193,6 +193,7 @@ class VaultApp(App):
     def _mount_entry(mtype: str, description: str = "", options: dict | None = None, local: bool = False,
                      auth: bool = False) -> dict[str, Any]:
         prefix = "auth_" if auth else ""
+        builtin = "v%s+builtin.vault" % VERSION if mtype in ("cubbyhole", "identity", "system", "token") else ""
         return {
             "accessor": "%s%s_%s" % (prefix, mtype.replace("-", "_"), secrets.token_hex(4)),
             "config": {"default_lease_ttl": 0, "force_no_cache": False, "max_lease_ttl": 0},
@@ -201,8 +202,7 @@ class VaultApp(App):
             "local": local,
             "options": options,
             "plugin_version": "",
-            "running_plugin_version": "v%s+builtin.vault" % VERSION if mtype in ("cubbyhole", "identity", "system",
-                                                                                "token") else "",
+            "running_plugin_version": builtin,
             "running_sha256": "",
             "seal_wrap": False,
             "type": mtype,
@@ -673,8 +673,8 @@ class VaultApp(App):
                 raise _err(405, "unsupported operation")
             keys = sorted(set(self.core["policies"]) | {"root"})
             if path.startswith("sys/policy"):
-                return Response(200, {"policies": keys, "keys": keys, **self._envelope({"policies": keys,
-                                                                                      "keys": keys})})
+                data = {"policies": keys, "keys": keys}
+                return Response(200, {**data, **self._envelope(data)})
             return Response(200, {"keys": keys, **self._envelope({"keys": keys})})
         m = re.match(r"^sys/(policies/acl|policy)/(.+)$", path)
         if m:
@@ -716,7 +716,7 @@ class VaultApp(App):
 
     @staticmethod
     def _public_mount(entry: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in entry.items()}
+        return dict(entry)
 
     def _sys_ui_mount(self, path: str, acl: acl_policy.ACL) -> Response:
         assert self.core is not None
@@ -745,8 +745,8 @@ class VaultApp(App):
             if "description" in body:
                 entry["description"] = body["description"]
             if "options" in body and entry["type"] == "kv":
-                version = str((body["options"] or {}).get("version", (entry.get("options") or {}).get("version",
-                                                                                                       "1")))
+                current = (entry.get("options") or {}).get("version", "1")
+                version = str((body["options"] or {}).get("version", current))
                 old = (entry.get("options") or {}).get("version", "1")
                 if version == "1" and old == "2":
                     raise _err(400, "cannot downgrade mount from version 2")
@@ -903,7 +903,7 @@ class VaultApp(App):
         sudo = acl.allows("auth/token/create", "sudo")
         policies = _as_list(body.get("policies"))
         if not policies:
-            policies = [p for p in parent["policies"]]
+            policies = list(parent["policies"])
         if not parent_root and not set(p for p in policies if p != "default") <= set(parent["policies"]):
             raise _err(400, "child policies must be subset of parent")
         if "root" in policies and not parent_root:
@@ -1060,8 +1060,8 @@ class VaultApp(App):
             raise _err(405, "unsupported operation")
         current = state["roles"].get(name, {})
         role = self._token_params(body, current)
-        role["role_type"] = body.get("role_type", current.get("role_type", "oidc" if entry["type"] == "oidc"
-                                                                            else "jwt"))
+        default_type = "oidc" if entry["type"] == "oidc" else "jwt"
+        role["role_type"] = body.get("role_type", current.get("role_type", default_type))
         if role["role_type"] != "jwt":
             raise _err(400, "the simulator supports role_type \"jwt\" only")
         role["user_claim"] = body.get("user_claim", current.get("user_claim", ""))

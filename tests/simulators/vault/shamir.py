@@ -47,9 +47,9 @@ def split(secret: bytes, shares: int, threshold: int) -> list[bytes]:
     if not 2 <= threshold <= shares <= 255:
         raise ValueError("need 2 <= threshold <= shares <= 255")
     xs = secrets.SystemRandom().sample(range(1, 256), shares)
-    out = [bytearray() for _ in range(shares)]
+    out = [bytearray() for _share in range(shares)]
     for byte in secret:
-        coeffs = [byte] + [secrets.randbelow(256) for _ in range(threshold - 1)]
+        coeffs = [byte] + [secrets.randbelow(256) for _coeff in range(threshold - 1)]
         for share, x in zip(out, xs, strict=True):
             y = 0
             for c in reversed(coeffs):  # Horner

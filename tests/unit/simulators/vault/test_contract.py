@@ -88,8 +88,8 @@ def check_value(schema: dict, value, where: str) -> None:
     if typ == "integer":
         assert isinstance(value, int) and not isinstance(value, bool), "%s: %r is not an integer" % (where, value)
     elif typ == "number":
-        assert isinstance(value, (int, float)) and not isinstance(value, bool), "%s: %r is not a number" % (where,
-                                                                                                          value)
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), \
+            "%s: %r is not a number" % (where, value)
     elif typ in _TYPES:
         if typ == "string" and schema.get("format") in ("duration", "seconds") and isinstance(value, int):
             return  # Vault accepts and returns durations as seconds or strings

@@ -15,7 +15,7 @@ def test_any_threshold_shares_rebuild_the_secret_and_fewer_do_not(shares, thresh
     secret = os.urandom(32)
     parts = shamir.split(secret, shares, threshold)
     assert len({p[-1] for p in parts}) == shares
-    for _ in range(5):
+    for _round in range(5):
         assert shamir.combine(random.sample(parts, threshold)) == secret
     if threshold > 2:
         assert shamir.combine(parts[: threshold - 1]) != secret

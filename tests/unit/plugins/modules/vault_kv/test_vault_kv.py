@@ -47,7 +47,7 @@ class FakeAdapter:
         self.expected = list(expected)
         self.sent = []
 
-    def __call__(self, adapter_self, method, url, headers=None, raise_exception=True, **kwargs):
+    def request(self, method, url, headers=None, raise_exception=True, **kwargs):
         assert self.expected, "unexpected request %s %s" % (method, url)
         spec = self.expected.pop(0)
         path = url[len("/v1/"):]
@@ -70,7 +70,7 @@ def run(case, mode, monkeypatch):
         args["_ansible_diff"] = True
     expected = [r for r in case["requests"] if not (mode == "check" and r.get("write"))]
     fake = FakeAdapter(expected)
-    monkeypatch.setattr("hvac.adapters.RawAdapter.request", lambda self, *a, **kw: fake(self, *a, **kw))
+    monkeypatch.setattr("hvac.adapters.RawAdapter.request", fake.request)
 
     def exit_json(self, **result):
         raise Exit(dict(result, failed=False))
