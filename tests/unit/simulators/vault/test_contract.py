@@ -273,3 +273,23 @@ def test_vendored_spec_names_the_endpoints_the_simulator_serves():
                      "/{kv_v2_mount_path}/undelete/{path}", "/{kv_v1_mount_path}/{path}",
                      "/sys/internal/ui/mounts/{path}"):
         assert template in SPEC["paths"], template
+
+
+def test_the_requests_vault_kv_sends_are_in_the_openapi_description():
+    """Every request the module's unit cases expect (method, path, body) is one the description declares."""
+    import yaml
+
+    cases = yaml.safe_load((Path(__file__).resolve().parents[2] / "plugins/modules/vault_kv/cases.yml").read_text())
+    mounts = {"kv_v2_mount_path": "kv", "kv_v1_mount_path": "legacy", "approle_mount_path": "approle",
+              "jwt_mount_path": "nomad-wi"}
+    seen = set()
+    for case in cases:
+        for req in case["requests"]:
+            template = match("/" + req["path"], mounts)
+            op = SPEC["paths"][template].get(req["method"].lower())
+            assert op is not None, "%s %s (%s) is not in the description" % (req["method"], req["path"], template)
+            schema = resolve(op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema"))
+            if schema is not None and isinstance(req.get("json"), dict):
+                check_object(schema, req["json"], "%s %s request" % (req["method"], template))
+            seen.add((req["method"], template))
+    assert len(seen) >= 10
