@@ -65,7 +65,9 @@ layer_sanity() {
   check_build || return 1
   # ansible-test needs the collection at ansible_collections/NS/NAME inside a
   # git repository: copy the working tree (tracked and new files) there.
-  local top="$HOMELAB_CACHE/sanity/ansible_collections/selfhost/homelab"
+  # One copy per checkout: worktrees share $HOMELAB_CACHE and may run at once.
+  local top
+  top="$HOMELAB_CACHE/sanity/$(printf %s "$HOMELAB_REPO" | sha256sum | cut -c1-8)/ansible_collections/selfhost/homelab"
   rm -rf "$top" && mkdir -p "$top"
   git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -C "$top" -xf -
   (cd "$top" && git init -q && git add -A && git -c user.name=t -c user.email=t@t commit -qm sanity)
