@@ -474,7 +474,7 @@ class NomadSim(App):
         self._job_or_404(request)
         versions = list(reversed(self.jobs[(self._ns(request), request.params["id"])]))
         diffs = None
-        if request.query.get("diffs") == "true":
+        if _go_bool(request.query.get("diffs")):
             diffs = [jobmod.job_diff(versions[i + 1], versions[i]) for i in range(len(versions) - 1)]
         return Response(200, {"Versions": versions, "Diffs": diffs, "Index": self.index,
                               "LastContact": 0, "KnownLeader": False})
@@ -516,7 +516,7 @@ class NomadSim(App):
         if job is None:
             # Nomad answers a deregister of an unknown job with success and no evaluation.
             return Response(200, {"EvalID": "", "EvalCreateIndex": 0, "JobModifyIndex": idx, "Index": idx})
-        purge = request.query.get("purge") == "true"
+        purge = _go_bool(request.query.get("purge"))
         job["Stop"] = True
         job["JobModifyIndex"] = job["ModifyIndex"] = idx
         eval_id = self._evaluate(job, "job-deregister")
@@ -533,7 +533,7 @@ class NomadSim(App):
 
     def job_allocations(self, request: Request) -> Response:
         allocs = self._job_allocs(request)
-        if request.query.get("all") != "true":
+        if not _go_bool(request.query.get("all")):
             job = self._get_job(self._ns(request), request.params["id"])
             allocs = [a for a in allocs if job is None or a["JobVersion"] >= 0]
         return Response(200, [_public(a) for a in allocs])
@@ -553,7 +553,7 @@ class NomadSim(App):
 
     def job_deployment(self, request: Request) -> Response:
         deps = self._job_deps(request)
-        return Response(200, deps[0] if deps else None)
+        return Response(200, deps[0]) if deps else _json_response(None)
 
     def job_summary(self, request: Request) -> Response:
         job = self._job_or_404(request)
@@ -794,6 +794,11 @@ class NomadSim(App):
                 self.job_outcomes[job_id] = outcome
             else:
                 self.default_outcome = outcome
+
+
+def _go_bool(value: str | None) -> bool:
+    """strconv.ParseBool's true values."""
+    return value in ("1", "t", "T", "TRUE", "true", "True")
 
 
 def _json_response(body: Any) -> Response:
