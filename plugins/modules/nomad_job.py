@@ -42,7 +42,7 @@ options:
   content:
     description:
       - The job. A string holding HCL2 or API JSON (see O(content_format)), or a dict holding the API JSON form
-        (C(ID), C(TaskGroups), ...), with or without the C({"Job": ...}) wrapper.
+        (C(ID), C(TaskGroups), and so on), with or without the C(Job) wrapper key around it.
     type: raw
   content_format:
     description:

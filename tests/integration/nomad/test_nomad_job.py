@@ -11,9 +11,12 @@ import time
 
 import pytest
 
-from nomad_jobfiles import ORIGINAL_PORT_MAP_HCL, PERIODIC_HCL, dict_job, web_hcl
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+if HERE not in sys.path:  # works with pytest's prepend and importlib import modes alike
+    sys.path.insert(0, HERE)
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from nomad_jobfiles import ORIGINAL_PORT_MAP_HCL, PERIODIC_HCL, dict_job, web_hcl  # noqa: E402
 
 
 def _exists(job_info, job_id):

@@ -182,7 +182,7 @@ def validate(job: dict, vault_default_identity: bool = True) -> list[str]:
     if not groups:
         errors.append("Missing job task groups")
     if job.get("Periodic") and job["Type"] not in ("batch", "sysbatch"):
-        errors.append("Periodic can only be used with %q scheduler" % "batch")
+        errors.append('Periodic can only be used with "batch" scheduler')
     names = set()
     for group in groups:
         name = group.get("Name", "")

@@ -55,8 +55,9 @@ def _schema(name: str, attrs: dict, blocks: dict | None = None) -> None:
     S[name] = (attrs, blocks or {})
 
 
-_CONSTRAINT_ATTRS = {"attribute": ("LTarget", "str"), "value": ("RTarget", "str"), "operator": ("Operand", "str"),
-                     "distinct_hosts": ("_distinct_hosts", "bool"), "distinct_property": ("_distinct_property", "str"),
+_CONSTRAINT_ATTRS = {"attribute": ("LTarget", "str"), "value": ("RTarget", "str"),
+                     "operator": ("Operand", "str"), "distinct_hosts": ("_distinct_hosts", "bool"),
+                     "distinct_property": ("_distinct_property", "str"),
                      "regexp": ("_regexp", "str"), "version": ("_version", "str"), "semver": ("_semver", "str"),
                      "set_contains": ("_set_contains", "str"), "set_contains_any": ("_set_contains_any", "str"),
                      "set_contains_all": ("_set_contains_all", "str")}
@@ -77,7 +78,8 @@ _schema("update", {"max_parallel": ("MaxParallel", "int"), "health_check": ("Hea
                    "auto_promote": ("AutoPromote", "bool"), "canary": ("Canary", "int"), "stagger": ("Stagger", "dur")})
 _schema("migrate", {"max_parallel": ("MaxParallel", "int"), "health_check": ("HealthCheck", "str"),
                     "min_healthy_time": ("MinHealthyTime", "dur"), "healthy_deadline": ("HealthyDeadline", "dur")})
-_schema("periodic", {"cron": ("Spec", "str"), "crons": ("Specs", "list"), "prohibit_overlap": ("ProhibitOverlap", "bool"),
+_schema("periodic", {"cron": ("Spec", "str"), "crons": ("Specs", "list"),
+                     "prohibit_overlap": ("ProhibitOverlap", "bool"),
                      "time_zone": ("TimeZone", "str"), "enabled": ("Enabled", "bool")})
 _schema("parameterized", {"payload": ("Payload", "str"), "meta_required": ("MetaRequired", "list"),
                           "meta_optional": ("MetaOptional", "list")})
@@ -108,9 +110,11 @@ _schema("template", {"data": ("EmbeddedTmpl", "str"), "destination": ("DestPath"
                      "source": ("SourcePath", "str"), "env": ("Envvars", "bool"), "change_mode": ("ChangeMode", "str"),
                      "change_signal": ("ChangeSignal", "str"), "splay": ("Splay", "dur"), "perms": ("Perms", "str"),
                      "uid": ("Uid", "int"), "gid": ("Gid", "int"), "left_delimiter": ("LeftDelim", "str"),
-                     "right_delimiter": ("RightDelim", "str"), "error_on_missing_key": ("ErrMissingKey", "bool")})
+                     "right_delimiter": ("RightDelim", "str"),
+                     "error_on_missing_key": ("ErrMissingKey", "bool")})
 _schema("vault", {"role": ("Role", "str"), "policies": ("Policies", "list"), "change_mode": ("ChangeMode", "str"),
-                  "change_signal": ("ChangeSignal", "str"), "env": ("Env", "bool"), "disable_file": ("DisableFile", "bool"),
+                  "change_signal": ("ChangeSignal", "str"), "env": ("Env", "bool"),
+                  "disable_file": ("DisableFile", "bool"),
                   "namespace": ("Namespace", "str"), "cluster": ("Cluster", "str"),
                   "allow_token_expiration": ("AllowTokenExpiration", "bool")})
 _schema("identity", {"name": ("Name", "str"), "aud": ("Audience", "list"), "env": ("Env", "bool"),
@@ -312,7 +316,8 @@ def _coerce(val: Any, kind: str, ctx: _Ctx, attr: str) -> Any:
             return str(val).lower() if isinstance(val, bool) else str(val)
     except (ValueError, KeyError, TypeError):
         raise ctx.diag(attr, "Incorrect attribute value type",
-                       'Inappropriate value for attribute "%s": %s required.' % (attr, {"dur": "string"}.get(kind, kind)))
+                       'Inappropriate value for attribute "%s": %s required.'
+                       % (attr, {"dur": "string"}.get(kind, kind)))
     return val
 
 

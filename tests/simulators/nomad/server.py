@@ -431,7 +431,7 @@ class NomadSim(App):
         return Response(200, out)
 
     def _job_body(self, request: Request) -> dict:
-        body = request.json()
+        body = _go_fields(request.json(), ("Job", "Diff", "PolicyOverride", "EnforceIndex", "JobModifyIndex"))
         if not isinstance(body, dict) or not isinstance(body.get("Job"), dict):
             raise HTTPError(400, "Job must be specified")
         return body
@@ -449,7 +449,7 @@ class NomadSim(App):
                                             body.get("EnforceIndex", False), body.get("JobModifyIndex", 0)))
 
     def jobs_parse(self, request: Request) -> Response:
-        body = request.json() or {}
+        body = _go_fields(request.json() or {}, ("JobHCL", "HCLv1", "Variables", "Canonicalize"))
         if body.get("HCLv1"):
             raise HTTPError(400, "HCLv1 job specifications are no longer supported")
         try:
@@ -794,6 +794,20 @@ class NomadSim(App):
                 self.job_outcomes[job_id] = outcome
             else:
                 self.default_outcome = outcome
+
+
+def _go_fields(body: Any, names: tuple[str, ...]) -> Any:
+    """Go's encoding/json matches object keys to struct fields case-insensitively (``job`` fills ``Job``)."""
+    if not isinstance(body, dict):
+        return body
+    out = dict(body)
+    for name in names:
+        if name not in out:
+            for key in body:
+                if key.lower() == name.lower():
+                    out[name] = body[key]
+                    break
+    return out
 
 
 def _go_bool(value: str | None) -> bool:
