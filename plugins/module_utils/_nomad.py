@@ -119,10 +119,6 @@ def _text(exc):
 
 # ---- job content ------------------------------------------------------------
 
-def _lower_first(name):
-    return name
-
-
 def load_job(conn, content, content_format, variables):
     """Turn the module's job input into an API job dict; answers (job, source)."""
     if isinstance(content, dict):

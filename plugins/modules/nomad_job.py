@@ -18,7 +18,7 @@ description:
     is not. Batch, periodic, parameterized and system jobs register without waiting.
   - O(state=absent) stops the job (and with O(purge=true) removes it); a job that does not exist is left alone.
 author:
-  - selfhost.homelab contributors
+  - selfhost.homelab contributors (@selfhost)
 extends_documentation_fragment:
   - selfhost.homelab.nomad
 attributes:
@@ -79,6 +79,7 @@ options:
 seealso:
   - module: selfhost.homelab.nomad_job_info
   - name: Nomad jobs HTTP API
+    description: The endpoints this module calls (parse, plan, register, deregister).
     link: https://developer.hashicorp.com/nomad/api-docs/jobs
 """
 

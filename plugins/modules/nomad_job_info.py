@@ -13,7 +13,7 @@ description:
   - With O(name), returns the job, its allocations and its latest deployment; C(exists=false) when there is none.
   - Without O(name), lists the jobs of the namespace (optionally by ID prefix).
 author:
-  - selfhost.homelab contributors
+  - selfhost.homelab contributors (@selfhost)
 extends_documentation_fragment:
   - selfhost.homelab.nomad
 attributes:

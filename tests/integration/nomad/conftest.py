@@ -71,7 +71,7 @@ def _run(module: str, args: dict, check: bool = False, diff: bool = False) -> di
         env = dict(os.environ)
         env.pop("NOMAD_ADDR", None) if not REAL else None
         proc = subprocess.run([sys.executable, "-m", "ansible_collections.selfhost.homelab.plugins.modules." + module,
-                               path], capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
+                               path], capture_output=True, text=True, timeout=120, env=env, cwd=REPO, check=False)
     finally:
         os.unlink(path)
     try:

@@ -71,7 +71,7 @@ def test_agent_with_config_file_and_data_dir(tmp_path):
     finally:
         _stop(proc)
     assert (data / "sim-state.json").exists()
-    assert sum(1 for _ in log.open()) >= 5
+    assert len(log.read_text().splitlines()) >= 5
     proc = _start(["-dev", "-config", str(config)])
     try:
         _wait_up(base, proc)
@@ -85,7 +85,7 @@ def test_agent_with_config_file_and_data_dir(tmp_path):
 
 def test_version_and_flags():
     out = subprocess.run([sys.executable, "-m", "tests.simulators.nomad", "version"], cwd=REPO,
-                         capture_output=True, text=True, timeout=30)
+                         capture_output=True, text=True, timeout=30, check=False)
     assert out.returncode == 0 and out.stdout.startswith("Nomad v1.10")
     port = _free_port()
     proc = _start(["-dev", "-bind", "127.0.0.1", "-http-port", str(port)])

@@ -10,7 +10,6 @@ import json
 import os
 
 import pytest
-
 from ansible_collections.selfhost.homelab.plugins.module_utils import _nomad
 from ansible_collections.selfhost.homelab.plugins.modules import nomad_job
 
@@ -122,7 +121,7 @@ def test_variables_are_rendered_as_an_hcl_var_file():
     (json.dumps({"Job": JOB}), "json", "whoami"),
 ])
 def test_load_job_accepts_json_and_dicts(content, fmt, expect):
-    job, _ = _nomad.load_job(FakeConn(), content, fmt, "")
+    job, dummy = _nomad.load_job(FakeConn(), content, fmt, "")
     assert job["ID"] == expect
 
 
