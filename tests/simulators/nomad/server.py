@@ -237,11 +237,14 @@ class NomadSim(App):
             raise HTTPError(500, jobmod.multierror(errors))
         existing = self._get_job(ns, job["ID"])
         if enforce:
-            current = existing["JobModifyIndex"] if existing else 0
-            if current != modify_index:
-                raise HTTPError(500, "Enforcing job modify index %d: job %s last updated at index %d"
-                                % (modify_index, "exists with conflicting job modify index" if existing
-                                   else "does not exist", current))
+            prefix = "Enforcing job modify index"
+            if existing is not None and modify_index == 0:
+                raise HTTPError(500, "%s 0: job already exists" % prefix)
+            if existing is not None and modify_index != existing["JobModifyIndex"]:
+                raise HTTPError(500, "%s %d: job exists with conflicting job modify index: %d"
+                                % (prefix, modify_index, existing["JobModifyIndex"]))
+            if existing is None and modify_index != 0:
+                raise HTTPError(500, "%s %d: job does not exist" % (prefix, modify_index))
         warnings = ""
         changed = existing is None or existing.get("Stop") or jobmod.job_diff(existing, job)["Type"] != "None"
         idx = self._next()
@@ -514,16 +517,19 @@ class NomadSim(App):
         job = self._get_job(ns, request.params["id"])
         idx = self._next()
         if job is None:
-            # Nomad answers a deregister of an unknown job with success and no evaluation.
-            return Response(200, {"EvalID": "", "EvalCreateIndex": 0, "JobModifyIndex": idx, "Index": idx})
+            # Job.Deregister returns nil for an unknown job: a zero-valued reply, no evaluation.
+            return Response(200, {"EvalID": "", "EvalCreateIndex": 0, "JobModifyIndex": 0, "VolumeEvalID": "",
+                                  "VolumeEvalIndex": 0, "Index": 0, "LastContact": 0, "KnownLeader": False})
         purge = _go_bool(request.query.get("purge"))
         job["Stop"] = True
         job["JobModifyIndex"] = job["ModifyIndex"] = idx
-        eval_id = self._evaluate(job, "job-deregister")
+        eval_id = ""
+        if not (job.get("Periodic") or job.get("ParameterizedJob")):
+            eval_id = self._evaluate(job, "job-deregister")
         if purge:
             del self.jobs[(ns, job["ID"])]
         return Response(200, {"EvalID": eval_id, "EvalCreateIndex": idx, "JobModifyIndex": idx, "Index": idx,
-                              "VolumeEvalID": "", "VolumeEvalIndex": 0})
+                              "VolumeEvalID": "", "VolumeEvalIndex": 0, "LastContact": 0, "KnownLeader": False})
 
     def _job_allocs(self, request: Request) -> list[dict]:
         self._settle()
