@@ -52,13 +52,81 @@ def nomad():
         server.stop()
 
 
+def _make_pki(directory: str) -> dict[str, str]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    files: dict[str, str] = {}
+
+    def write(name: str, data: bytes) -> str:
+        path = os.path.join(directory, name)
+        with open(path, "wb") as fh:
+            fh.write(data)
+        files[name] = path
+        return path
+
+    def key_pem(key) -> bytes:
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test nomad CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(hours=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    write("ca.pem", ca.public_bytes(serialization.Encoding.PEM))
+    for name, usage, san in (("server", ExtendedKeyUsageOID.SERVER_AUTH, True),
+                             ("client", ExtendedKeyUsageOID.CLIENT_AUTH, False)):
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "%s.global.nomad" % name)]))
+                   .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(hours=2))
+                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
+        if san:
+            import ipaddress
+
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        cert = builder.sign(ca_key, hashes.SHA256())
+        write("%s.pem" % name, cert.public_bytes(serialization.Encoding.PEM))
+        write("%s-key.pem" % name, key_pem(key))
+    return files
+
+
+@pytest.fixture(scope="session")
+def tls_nomad(tmp_path_factory):
+    """The simulator behind HTTPS with mutual TLS (Nomad's tls { verify_https_client = true })."""
+    import ssl
+
+    pki = _make_pki(str(tmp_path_factory.mktemp("nomad-pki")))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki["server.pem"], pki["server-key.pem"])
+    ctx.load_verify_locations(pki["ca.pem"])
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    server = SimServer(NomadSim(), ssl_context=ctx).start()
+    try:
+        yield server.address, pki
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def job_id():
     """A job ID unique per test (tests run in parallel and may share a real Nomad)."""
     return "itest-" + uuid.uuid4().hex[:8]
 
 
-def _run(module: str, args: dict, check: bool = False, diff: bool = False) -> dict:
+def _run(module: str, args: dict, check: bool = False, diff: bool = False, env: dict | None = None) -> dict:
     payload = dict(args)
     payload["_ansible_check_mode"] = check
     payload["_ansible_diff"] = diff
@@ -68,8 +136,11 @@ def _run(module: str, args: dict, check: bool = False, diff: bool = False) -> di
         json.dump({"ANSIBLE_MODULE_ARGS": payload}, fh)
         path = fh.name
     try:
+        given = env or {}
         env = dict(os.environ)
-        env.pop("NOMAD_ADDR", None) if not REAL else None
+        if not REAL:
+            env.pop("NOMAD_ADDR", None)
+        env.update(given)
         proc = subprocess.run([sys.executable, "-m", "ansible_collections.selfhost.homelab.plugins.modules." + module,
                                path], capture_output=True, text=True, timeout=120, env=env, cwd=REPO, check=False)
     finally:

@@ -202,3 +202,22 @@ def test_playbook_module_defaults_group(nomad, job_id, tmp_path):
                            "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable, str(playbook)],
                           capture_output=True, text=True, timeout=180, cwd=REPO, env=env, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.simulator_only
+def test_tls_ca_and_client_certificate(tls_nomad, run_module, job_id):
+    address, pki = tls_nomad
+    tls = {"ca_cert": pki["ca.pem"], "client_cert": pki["client.pem"], "client_key": pki["client-key.pem"]}
+    res = run_module("nomad_job_info", {"address": address, "name": job_id, **tls})
+    assert res["_rc"] == 0 and res["exists"] is False, res
+    res = run_module("nomad_job", {"address": address, "content": dict_job(job_id), **tls})
+    assert res["_rc"] == 0 and res["changed"] is True, res
+    env = {"NOMAD_ADDR": address, "NOMAD_CACERT": pki["ca.pem"], "NOMAD_CLIENT_CERT": pki["client.pem"],
+           "NOMAD_CLIENT_KEY": pki["client-key.pem"]}
+    res = run_module("nomad_job_info", {"name": job_id}, env=env)
+    assert res["_rc"] == 0 and res["exists"] is True, res
+    no_client_cert = {k: v for k, v in tls.items() if k == "ca_cert"}
+    _fails_cleanly(run_module("nomad_job_info", {"address": address, "name": job_id, **no_client_cert}),
+                   "cannot reach Nomad at " + address)
+    _fails_cleanly(run_module("nomad_job_info", {"address": address, "name": job_id}),
+                   "cannot reach Nomad at " + address, "CERTIFICATE_VERIFY_FAILED")

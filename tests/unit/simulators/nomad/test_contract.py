@@ -135,6 +135,24 @@ def test_job_lifecycle_matches_description(spec, server):
     check(spec, server, "GET", "/job/{jobName}/summary", "/job/web/summary")
     check(spec, server, "DELETE", "/job/{jobName}", "/job/web?purge=true")
     check(spec, server, "GET", "/job/{jobName}", "/job/web", status=404)
+    # Job.Deregister of an unknown job returns a zero-valued reply, no evaluation.
+    gone = check(spec, server, "DELETE", "/job/{jobName}", "/job/web?purge=true").json()
+    assert gone["EvalID"] == "" and gone["JobModifyIndex"] == 0
+
+
+def test_enforce_index(spec, server):
+    job = requests.post(server.address + "/v1/jobs/parse", json={"JobHCL": HCL.replace('"web"', '"enf"')},
+                        timeout=5).json()
+    resp = check(spec, server, "POST", "/job/{jobName}", "/job/enf",
+                 {"Job": job, "EnforceIndex": True, "JobModifyIndex": 7}, status=500)
+    assert resp.text == "Enforcing job modify index 7: job does not exist"
+    created = check(spec, server, "POST", "/job/{jobName}", "/job/enf",
+                    {"Job": job, "EnforceIndex": True, "JobModifyIndex": 0}).json()
+    resp = check(spec, server, "POST", "/job/{jobName}", "/job/enf",
+                 {"Job": job, "EnforceIndex": True, "JobModifyIndex": 0}, status=500)
+    assert resp.text == "Enforcing job modify index 0: job already exists"
+    check(spec, server, "POST", "/job/{jobName}", "/job/enf",
+          {"Job": job, "EnforceIndex": True, "JobModifyIndex": created["JobModifyIndex"]})
 
 
 def test_errors_match_description(spec, server):
