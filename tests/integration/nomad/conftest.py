@@ -61,7 +61,7 @@ def _make_pki(directory: str) -> dict[str, str]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     files: dict[str, str] = {}
 
     def write(name: str, data: bytes) -> str:
