@@ -34,7 +34,11 @@ def test_hcl_check_apply_idempotent_diff_remove(run_job, job_info, job_id, nomad
     assert res["changed"] is True and res["eval_id"]
     info = job_info(name=job_id)
     assert info["exists"] and info["job"]["Version"] == 0
-    assert info["job"]["TaskGroups"][0]["Tasks"][0]["Config"]["image"] == "traefik/whoami:v1.10"
+    task = info["job"]["TaskGroups"][0]["Tasks"][0]
+    assert task["Config"]["image"] == "traefik/whoami:v1.10"
+    # Nomad >= 1.7 gives every task its default workload identity, and the vault task one for Vault.
+    assert task["Identity"]["Name"] == "default"
+    assert "vault_default" in [i["Name"] for i in task.get("Identities") or []]
 
     res = run_job(content=hcl)
     assert res["changed"] is False and res["diff_type"] == "None"

@@ -169,6 +169,23 @@ def _canon_task(task: dict, group: dict) -> None:
         ident.setdefault("ChangeMode", "")
 
 
+def admit(job: dict, vault_default_identity: bool = True) -> dict:
+    """The server's admission mutators (Nomad >= 1.7): every task gets the default workload identity,
+    and a task with a vault block the implicit ``vault_default`` identity when the server has one."""
+    job = copy.deepcopy(job)
+    for group in job.get("TaskGroups") or []:
+        for task in group.get("Tasks") or []:
+            if not task.get("Identity"):
+                task["Identity"] = {"Name": "default", "Audience": ["nomad.io"], "Env": False, "File": False,
+                                    "ChangeMode": "", "ChangeSignal": "", "ServiceName": "", "TTL": 0}
+            names = [i.get("Name") for i in task.get("Identities") or []]
+            if task.get("Vault") and vault_default_identity and "vault_default" not in names:
+                task["Identities"] = (task.get("Identities") or []) + [{
+                    "Name": "vault_default", "Audience": ["vault.io"], "Env": False, "File": False,
+                    "ChangeMode": "", "ChangeSignal": "", "ServiceName": "", "TTL": 3600 * SEC}]
+    return job
+
+
 def validate(job: dict, vault_default_identity: bool = True) -> list[str]:
     """Answer Nomad's multierror lines for an invalid canonical job, empty when valid."""
     errors = []

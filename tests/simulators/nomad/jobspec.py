@@ -177,6 +177,7 @@ class _Ctx:
         self.text = text
         self.lines = text.splitlines()
         self.vars = variables
+        self.locals: dict[str, Any] = {}
 
     def locate(self, name: str, after: int = 0) -> tuple[int, int]:
         """Best-effort source position (1-based line, column) of an argument/block named ``name``."""
@@ -261,6 +262,12 @@ def _eval_expr(expr: str, ctx: _Ctx, attr: str) -> tuple[bool, Any]:
             raise ctx.diag(attr, "Reference to undeclared input variable",
                            'An input variable with the name "%s" has not been declared.' % name)
         return True, ctx.vars[name]
+    match = re.fullmatch(r"local\.([A-Za-z_][A-Za-z0-9_-]*)", expr)
+    if match:
+        if match.group(1) not in ctx.locals:
+            raise ctx.diag(attr, "Unsupported attribute",
+                           'This object does not have an attribute named "%s".' % match.group(1))
+        return True, ctx.locals[match.group(1)]
     func = re.fullmatch(r"(upper|lower)\((.*)\)", expr)
     if func:
         known, value = _eval_expr(func.group(2).strip(), ctx, attr)
@@ -484,6 +491,10 @@ def parse(text: str, variables: str = "") -> dict:
         raise ParseError('%s:%d,%d-%d: Duplicate job block; Only one block of type "job" is allowed. Previous '
                          "definition was at %s:%d,1-4." % (FILENAME, second, col, col + 3, FILENAME, first))
     ctx.vars = _declare(tree, ctx, variables)
+    for block in tree.get("locals", []):
+        for name, raw in block.items():
+            if not name.startswith("__"):
+                ctx.locals[name] = value(raw, ctx, name)
     (label, body), = [(k, v) for k, v in jobs[0].items() if not k.startswith("__")]
     job = _block(body, "job", ctx)
     job["ID"] = _key(label)

@@ -228,7 +228,7 @@ class NomadSim(App):
 
     # ---- job lifecycle ------------------------------------------------------
     def _register(self, job: dict, ns: str, enforce: bool = False, modify_index: int = 0) -> dict:
-        job = jobmod.canonicalize(job)
+        job = jobmod.admit(jobmod.canonicalize(job), self.vault_default_identity)
         job["Namespace"] = ns if job.get("Namespace") in (None, "", "default") and ns else job["Namespace"]
         ns = job["Namespace"]
         self._require_ns(ns)
@@ -487,7 +487,7 @@ class NomadSim(App):
         submitted = body["Job"]
         if submitted.get("ID") != request.params["id"]:
             raise HTTPError(400, "Job ID does not match")
-        job = jobmod.canonicalize(submitted)
+        job = jobmod.admit(jobmod.canonicalize(submitted), self.vault_default_identity)
         ns = job["Namespace"] if job.get("Namespace") not in (None, "", "default") else self._ns(request)
         job["Namespace"] = ns
         self._require_ns(ns)

@@ -189,3 +189,25 @@ def test_vault_block_needs_workload_identity_when_no_default():
     errors = jobs.validate(job, vault_default_identity=False)
     assert len(errors) == 1 and "no identity for Vault" in errors[0]
     assert jobs.validate(jobs.canonicalize(jobspec.parse(FULL, "memory = 1\n")), vault_default_identity=False) == []
+
+
+def test_locals_are_evaluated():
+    text = ('variable "tag" {\n  default = "1"\n}\nlocals {\n  image = "nginx:${var.tag}"\n}\n'
+            'job "l" {\n  group "g" {\n    task "t" {\n      driver = "docker"\n      config {\n'
+            '        image = local.image\n      }\n    }\n  }\n}\n')
+    job = jobspec.parse(text, 'tag = "2"\n')
+    assert job["TaskGroups"][0]["Tasks"][0]["Config"]["image"] == "nginx:2"
+    with pytest.raises(jobspec.ParseError, match='attribute named "nope"'):
+        jobspec.parse(text.replace("local.image", "local.nope"))
+
+
+def test_admission_adds_workload_identities():
+    job = jobs.admit(jobs.canonicalize(jobspec.parse(FULL.replace('name = "vault_default"', 'name = "x"'),
+                                                     "memory = 1\n")))
+    task = job["TaskGroups"][0]["Tasks"][0]
+    assert task["Identity"]["Name"] == "default" and task["Identity"]["Audience"] == ["nomad.io"]
+    assert [i["Name"] for i in task["Identities"]] == ["x", "vault_default"]
+    again = jobs.admit(job)
+    assert jobs.job_diff(job, again)["Type"] == "None"
+    assert jobs.admit(jobs.canonicalize(jobspec.parse(FULL, "memory = 1\n")), vault_default_identity=False)[
+        "TaskGroups"][0]["Tasks"][0]["Identities"][-1]["Name"] == "vault_default"
