@@ -11,6 +11,7 @@ addition; the real agent takes ports from the config), ``-config FILE`` (HCL:
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -67,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv[1:])
     cfg: dict = {}
     for path in args.config:
-        cfg.update(_config(path))
+        # Like nomad: -config takes a file or a directory of *.hcl files (loaded in name order).
+        files = [os.path.join(path, f) for f in sorted(os.listdir(path)) if f.endswith(".hcl")] \
+            if os.path.isdir(path) else [path]
+        for file in files:
+            cfg.update(_config(file))
     bind = args.bind or cfg.get("bind_addr") or "127.0.0.1"
     port = args.http_port if args.http_port is not None else cfg.get("http_port", 4646)
     sim = NomadSim(acl_enabled=args.acl_enabled or cfg.get("acl", False),

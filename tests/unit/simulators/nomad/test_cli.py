@@ -53,12 +53,14 @@ def test_agent_with_config_file_and_data_dir(tmp_path):
     port = _free_port()
     data = tmp_path / "data"
     data.mkdir()
-    config = tmp_path / "nomad.hcl"
+    confdir = tmp_path / "nomad.d"
+    confdir.mkdir()
+    config = confdir / "nomad.hcl"
     config.write_text('bind_addr = "127.0.0.1"\ndata_dir = "%s"\nregion = "home"\ndisable_update_check = true\n'
                       "ports {\n  http = %d\n}\nacl {\n  enabled = true\n}\n" % (data, port))
     base = "http://127.0.0.1:%d" % port
     log = tmp_path / "requests.jsonl"
-    proc = _start(["-dev", "-config", str(config), "-log-requests", str(log)])
+    proc = _start(["-dev", "-config", str(confdir), "-log-requests", str(log)])
     try:
         _wait_up(base, proc)
         assert requests.get(base + "/v1/jobs", timeout=5).status_code == 403
@@ -83,10 +85,14 @@ def test_agent_with_config_file_and_data_dir(tmp_path):
         _stop(proc)
 
 
-def test_version_and_flags():
+def test_version_and_flags(tmp_path):
     out = subprocess.run([sys.executable, "-m", "tests.simulators.nomad", "version"], cwd=REPO,
                          capture_output=True, text=True, timeout=30, check=False)
     assert out.returncode == 0 and out.stdout.startswith("Nomad v1.10")
+    shim = os.path.join(REPO, "tests", "simulators", "nomad", "bin", "nomad")
+    out = subprocess.run([sys.executable, shim, "version"], cwd=str(tmp_path), capture_output=True, text=True,
+                         timeout=30, check=False)
+    assert out.returncode == 0 and out.stdout.startswith("Nomad v1.10"), out.stderr
     port = _free_port()
     proc = _start(["-dev", "-bind", "127.0.0.1", "-http-port", str(port)])
     try:
