@@ -14,6 +14,9 @@ _LINK = os.path.join(_COLLECTIONS, "ansible_collections", "selfhost", "homelab")
 if not os.path.exists(_LINK):
     os.makedirs(os.path.dirname(_LINK), exist_ok=True)
     os.symlink("../../../..", _LINK)
+# The repository root, for test support code: `from tests.simulators import ...`.
+if _REPO not in sys.path:
+    sys.path.insert(0, _REPO)
 if _COLLECTIONS not in sys.path:
     sys.path.insert(0, _COLLECTIONS)
 # pytest-ansible (run with --ansible-unit-inject-only, see pyproject.toml) hands
