@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """HTTP requests per run: selfhost.homelab.nomad_job vs community.general.nomad_job, side by side.
 
 Runs each module (as Ansible runs it: the module file with its JSON arguments) against one
@@ -48,7 +48,7 @@ def run(module: str, args: dict, check: bool = False) -> dict:
         json.dump({"ANSIBLE_MODULE_ARGS": payload}, fh)
     try:
         proc = subprocess.run([sys.executable, "-m", module, fh.name], capture_output=True, text=True, timeout=120,
-                              cwd=REPO)
+                              cwd=REPO, check=False)
     finally:
         os.unlink(fh.name)
     try:
@@ -85,8 +85,8 @@ def main() -> int:
             else:
                 outcome = "changed" if res.get("changed") else "ok"
             detail = ", ".join("%s %s" % (m, p.replace("/v1/", "").replace(job_id, "ID")) for m, p in calls)
-            registers = sum(1 for m, p in calls if m in ("PUT", "POST") and (p == "/v1/jobs" or
-                                                                              p == "/v1/job/" + job_id))
+            register_paths = ("/v1/jobs", "/v1/job/" + job_id)
+            registers = sum(1 for m, p in calls if m in ("PUT", "POST") and p in register_paths)
             row.append((len(calls), registers, outcome, detail))
         rows.append(row)
     server.stop()

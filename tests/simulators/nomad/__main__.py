@@ -82,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
                    vault_default_identity=cfg.get("vault_default_identity", True),
                    data_dir=args.data_dir or cfg.get("data_dir"), settle_seconds=args.settle_seconds)
     server = SimServer(sim, host=bind, port=port, log_path=args.log_requests)
-    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+    def _on_term(signum, frame):
+        raise KeyboardInterrupt()
+
+    signal.signal(signal.SIGTERM, _on_term)
     print("==> Nomad agent (simulator %s) started! HTTP at %s" % (VERSION, server.address), flush=True)
     try:
         server.start()

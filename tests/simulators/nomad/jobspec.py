@@ -486,7 +486,7 @@ def parse(text: str, variables: str = "") -> dict:
     if not jobs:
         raise ParseError('%s:1,1-1: Missing job block; A job block is required' % FILENAME)
     if len(jobs) > 1:
-        first, _ = ctx.locate("job")
+        first = ctx.locate("job")[0]
         second, col = ctx.locate("job", first)
         raise ParseError('%s:%d,%d-%d: Duplicate job block; Only one block of type "job" is allowed. Previous '
                          "definition was at %s:%d,1-4." % (FILENAME, second, col, col + 3, FILENAME, first))

@@ -676,8 +676,8 @@ class NomadSim(App):
         idx = self._next()
         now = _now_ns()
         out = dict(existing or {})
-        out.update({k: v for k, v in vol.items() if k not in ("CreateIndex", "ModifyIndex", "CreateTime",
-                                                               "ModifyTime", "State", "Allocations")})
+        server_owned = ("CreateIndex", "ModifyIndex", "CreateTime", "ModifyTime", "State", "Allocations")
+        out.update({k: v for k, v in vol.items() if k not in server_owned})
         out.setdefault("ID", str(uuid.uuid4()))
         out["Namespace"] = ns
         out.setdefault("PluginID", "mkdir" if create else "")

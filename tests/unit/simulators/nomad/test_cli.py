@@ -90,8 +90,9 @@ def test_version_and_flags(tmp_path):
                          capture_output=True, text=True, timeout=30, check=False)
     assert out.returncode == 0 and out.stdout.startswith("Nomad v1.10")
     shim = os.path.join(REPO, "tests", "simulators", "nomad", "bin", "nomad")
-    out = subprocess.run([sys.executable, shim, "version"], cwd=str(tmp_path), capture_output=True, text=True,
-                         timeout=30, check=False)
+    env = dict(os.environ, NOMAD_SIM_PYTHON=sys.executable)
+    out = subprocess.run([shim, "version"], cwd=str(tmp_path), capture_output=True, text=True, timeout=30,
+                         check=False, env=env)
     assert out.returncode == 0 and out.stdout.startswith("Nomad v1.10"), out.stderr
     port = _free_port()
     proc = _start(["-dev", "-bind", "127.0.0.1", "-http-port", str(port)])
