@@ -182,6 +182,15 @@ class SimServer:
                     response = server.app.dispatch(request)
                 except Exception as exc:  # a simulator bug: answer 500, never hang
                     response = server.app.error_response(500, "simulator error: %r" % exc)
+                # Record before answering: a client that has its answer can count on
+                # finding the request in the log.
+                server._record({
+                    "time": time.time(),
+                    "method": self.command,
+                    "path": split.path,
+                    "query": query,
+                    "status": response.status,
+                })
                 data, ctype = _encode(response.body)
                 self.send_response(response.status)
                 headers = {"Content-Type": ctype, **response.headers}
@@ -191,13 +200,6 @@ class SimServer:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
-                server._record({
-                    "time": time.time(),
-                    "method": self.command,
-                    "path": split.path,
-                    "query": query,
-                    "status": response.status,
-                })
 
             do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = do_LIST = _serve
 
