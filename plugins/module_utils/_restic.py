@@ -383,6 +383,12 @@ class Restic:
             self.fail("list locks", rc, out, err)
         return [line.strip() for line in out.splitlines() if re.match(r"^[0-9a-f]{64}$", line.strip())]
 
+    def unlock_stale(self):
+        """`restic unlock` without --remove-all: only locks whose process is gone (same host) or that are old."""
+        rc, out, err = self.run("unlock")
+        if rc != 0:
+            self.fail("unlock", rc, out, err)
+
     def unlock(self, params, check_mode):
         before = self.locks()
         if check_mode or not before:

@@ -52,6 +52,7 @@ ARGUMENT_SPEC = dict(
     include=dict(type="list", elements="str", default=[]),
     verify_dir=dict(type="path"),
     remove_all_locks=dict(type="bool", default=False),
+    unlock_stale=dict(type="bool", default=False),
 )
 
 
@@ -115,6 +116,8 @@ def run_module(module):
     try:
         restic.detect_version()
         result["restic_version"] = restic.version_string
+        if p["unlock_stale"] and p["action"] != "unlock" and not module.check_mode:
+            restic.unlock_stale()
         result.update(ACTION_HANDLERS[p["action"]](module, restic))
     except ResticError as exc:
         result.update(exc.details)

@@ -222,11 +222,21 @@ options:
         restic process uses the repository.
     type: bool
     default: false
+  unlock_stale:
+    description:
+      - Before any other action, remove stale locks with C(restic unlock) (locks of processes that are gone,
+        or older than 30 minutes; never a live lock). Opt-in, for example after an interrupted backup left its
+        lock behind and C(check) or C(forget) refuse to run. Not done in check mode, and not counted in C(changed).
+    type: bool
+    default: false
 notes:
   - Tested against restic 0.14 (Debian 12) and 0.18 (Debian 13) on local, SFTP, REST server and S3 (moto)
     repositories. The native C(b2:) backend has no stand-in that runs offline; its command lines are covered
     by unit tests only. B2 through its S3 API is the same code path as any S3 server.
   - On restic older than 0.17 a backup runs restic twice (a dry run, then the backup when needed).
+  - restic records every ancestor directory of an absolute backup path in the snapshot. A change to an
+    ancestor's metadata (for example the mtime of C(/tmp) when something is created there) is a change,
+    so such a backup writes a snapshot and reports C(changed). Back up paths whose parents are stable.
 requirements:
   - restic 0.14 or later on the managed host
 seealso:

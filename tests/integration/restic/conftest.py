@@ -1,0 +1,12 @@
+"""Fixtures for the restic_repo integration tests; they live in restic_it.py, shared with the tests."""
+
+from restic_it import (  # noqa: F401  (pytest finds fixtures by name in this module)
+    data_root,
+    local_repo,
+    lock_holder,
+    repo,
+    rest_server,
+    s3_server,
+    sshd,
+    version,
+)
