@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import stat
 import tempfile
 
@@ -140,6 +141,8 @@ class Restic:
         self.env = self._environment(params)
         self.global_args = ["-r", self.repository]
         for key, value in sorted((params.get("options") or {}).items()):
+            if isinstance(value, bool):
+                value = "true" if value else "false"
             self.global_args += ["-o", "%s=%s" % (key, value)]
         if params.get("cache_dir"):
             self.global_args += ["--cache-dir", params["cache_dir"]]
@@ -150,7 +153,8 @@ class Restic:
     @staticmethod
     def _environment(params):
         env = {}
-        given = [(name, params.get(opt)) for name, opt in zip(PASSWORD_ENV, ("password", "password_file", "password_command"))]
+        sources = ("password", "password_file", "password_command")
+        given = [(name, params.get(opt)) for name, opt in zip(PASSWORD_ENV, sources, strict=True)]
         if any(value for _, value in given):
             # The password source the task names wins: clear the others so an
             # inherited RESTIC_PASSWORD_* cannot take precedence inside restic.
@@ -185,7 +189,17 @@ class Restic:
             "run action=unlock (opt-in) and retry",
             NO_REPOSITORY: "no repository at this location; run action=init first",
         }
-        first = next((line for line in (err or "").splitlines() if line.strip()), "restic exited %d" % rc)
+        first = "restic exited %d" % rc
+        for line in (err or "").splitlines():
+            if line.startswith("{"):
+                # restic >= 0.17 with --json reports the fatal error as JSON on stderr
+                message = next((m.get("message") for m in json_lines(line) if m.get("message")), None)
+                if message:
+                    first = message.splitlines()[0]
+                    break
+            elif line.strip():
+                first = line.strip()
+                break
         msg = "restic %s failed: %s" % (what, hints.get(kind, first))
         raise ResticError(msg, kind=kind, rc=rc, stdout=out, stderr=err, cmd=cmd or self.commands[-1])
 
@@ -247,7 +261,7 @@ class Restic:
         paths = params["paths"]
         args = self._backup_args(params)
         native_skip = self.version >= SKIP_IF_UNCHANGED_SINCE
-        if check_mode or not native_skip:
+        if (check_mode or not native_skip) and self._has_parent(params):
             # Old restic has no --skip-if-unchanged: a dry run tells whether the
             # snapshot would add anything (and check mode uses the same answer).
             rc, out, err = self.run(*(args + ["--dry-run", "--"] + paths))
@@ -258,6 +272,9 @@ class Restic:
                 or bool(summary.get("data_added", 0))
             if check_mode or not would_change:
                 return {"changed": would_change, "snapshot_id": None, "summary": summary, "dry_run": True}
+        elif check_mode:
+            # Nothing to compare with: the backup would write the first snapshot of these paths.
+            return {"changed": True, "snapshot_id": None, "summary": {}, "dry_run": False}
         if native_skip:
             args.append("--skip-if-unchanged")
         rc, out, err = self.run(*(args + ["--"] + paths))
@@ -270,6 +287,26 @@ class Restic:
             result["warning"] = "backup is incomplete: some source files could not be read (restic exit code 3)"
         return result
 
+    def _has_parent(self, params):
+        """Whether a snapshot restic could use as the parent of this backup may exist.
+
+        restic picks the latest snapshot of the same host with the same paths.
+        Listing snapshots that include these paths costs one cheap command and
+        spares the dry run (which reads every new file) on a first backup. A
+        match that is not the exact parent only means a dry run too many.
+        """
+        host = params.get("host") or socket.gethostname()
+        args = ["--no-lock", "snapshots", "--json", "--host", host]
+        for path in params["paths"]:
+            args += ["--path", os.path.abspath(path)]
+        rc, out, err = self.run(*args)
+        if rc != 0:
+            self.fail("snapshots", rc, out, err)
+        try:
+            return bool(json.loads(out))
+        except ValueError:
+            return True
+
     # -- snapshots, forget, prune ---------------------------------------------
 
     def _filter_args(self, params, paths=True):
@@ -280,7 +317,7 @@ class Restic:
             args += ["--tag", tag]
         if paths:
             for path in params.get("paths") or []:
-                args += ["--path", path]
+                args += ["--path", os.path.abspath(path)]
         return args
 
     def snapshots(self, params):

@@ -101,7 +101,8 @@ def _binary(module):
         return binary
     found = module.get_bin_path(binary)
     if not found:
-        module.fail_json(msg="binary: restic executable %r not found in PATH; install restic (apt install restic)" % binary)
+        module.fail_json(msg="binary: restic executable %r not found in PATH; install restic (apt install restic)"
+                         % binary)
     return found
 
 
@@ -112,7 +113,8 @@ def run_module(module):
         module.no_log_values.add(url_password)
     validate(module)
     restic = Restic(module, _binary(module))
-    result = dict(changed=False, action=p["action"], repository=redact_repository(p["repository"]), commands=restic.commands)
+    result = dict(changed=False, action=p["action"], repository=redact_repository(p["repository"]),
+                  commands=restic.commands)
     try:
         restic.detect_version()
         result["restic_version"] = restic.version_string

@@ -51,7 +51,9 @@ def retention_args(policy):
             except ValueError:
                 raise RetentionError("retention.%s must be a whole number, got %r" % (key, value))
         if value < 1:
-            raise RetentionError("retention.%s must be at least 1, got %d (leave it out to not keep by it)" % (key, value))
+            raise RetentionError(
+                "retention.%s must be at least 1, got %d (leave it out to not keep by it)" % (key, value)
+            )
         args += ["--" + key.replace("_", "-"), str(value)]
     within = policy.get("keep_within")
     if within is not None:

@@ -96,8 +96,8 @@ options:
     default: restic
   options:
     description:
-      - Extended options, each given to restic as C(-o key=value). For example C({b2.connections: 20})
-        or C({s3.region: eu-central-003}) or C({sftp.command: "ssh -p 2222 backup@nas -s sftp"}).
+      - "Extended options, each given to restic as C(-o key=value). For example C({b2.connections: 20}),
+        C({s3.region: eu-central-003}) or C({sftp.command: 'ssh -p 2222 backup@nas -s sftp'})."
     type: dict
     default: {}
   cache_dir:
@@ -384,7 +384,7 @@ removed:
   returned: when O(action=forget)
   type: list
   elements: dict
-  sample: [{id: 1407baff11..., short_id: 1407baff, time: "2026-01-01T03:00:00Z", hostname: nas, paths: [/srv], tags: []}]
+  sample: [{id: 1407baff11f0..., short_id: 1407baff, time: "2026-01-01T03:00:00Z", hostname: nas, paths: [/srv]}]
 kept:
   description: For O(action=forget), the snapshots kept.
   returned: when O(action=forget)

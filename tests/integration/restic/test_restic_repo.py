@@ -8,7 +8,6 @@ import sys
 import time
 
 import pytest
-
 from restic_it import PASSWORD, REPO_ROOT, S3_SECRET, module_env, write_tree
 
 

@@ -1,6 +1,5 @@
 import pytest
 from ansible.errors import AnsibleFilterError
-
 from ansible_collections.selfhost.homelab.plugins.filter.restic_retention import FilterModule, restic_retention
 
 
@@ -9,7 +8,8 @@ from ansible_collections.selfhost.homelab.plugins.filter.restic_retention import
     [
         ({"keep_last": 3}, ["--keep-last", "3"]),
         (
-            {"keep_yearly": 2, "keep_daily": 7, "keep_hourly": 24, "keep_weekly": 4, "keep_monthly": 12, "keep_last": 1},
+            {"keep_yearly": 2, "keep_daily": 7, "keep_hourly": 24, "keep_weekly": 4, "keep_monthly": 12,
+             "keep_last": 1},
             ["--keep-last", "1", "--keep-hourly", "24", "--keep-daily", "7", "--keep-weekly", "4",
              "--keep-monthly", "12", "--keep-yearly", "2"],
         ),

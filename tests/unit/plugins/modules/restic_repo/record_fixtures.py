@@ -51,7 +51,8 @@ def main():
         time.sleep(1)
         record(version, "backup_dry_run_unchanged", r + ["backup", "--json", "--quiet", "--dry-run", "--", src], env)
         if version != "0.14":
-            record(version, "backup_skipped", r + ["backup", "--json", "--quiet", "--skip-if-unchanged", "--", src], env)
+            skip = ["backup", "--json", "--quiet", "--skip-if-unchanged", "--", src]
+            record(version, "backup_skipped", r + skip, env)
         with open(WORK + "/src/data/b.txt", "w") as f:
             f.write("more\n")
         record(version, "backup_changed", r + ["backup", "--json", "--quiet", "--", src], env)

@@ -8,12 +8,12 @@ real binaries by record_fixtures.py), and the expected result.
 
 import json
 import os
+import socket
 
 import pytest
 import yaml
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.selfhost.homelab.plugins.modules import restic_repo
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -69,6 +69,7 @@ def _run(case, monkeypatch, capsys):
     runner = _Runner(case)
     monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, *a, **k: runner(self, *a, **k))
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: RESTIC)
+    monkeypatch.setattr(socket, "gethostname", lambda: "testhost")
     for key, value in (case.get("environ") or {}).items():
         monkeypatch.setenv(key, value)
     for key in ("RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND"):
