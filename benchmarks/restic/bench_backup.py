@@ -6,7 +6,8 @@ repositories get the same three backups of a generated data set: first
 (everything new), incremental (a tenth of the files changed) and unchanged.
 One repository is backed up by `restic backup` itself, the other through the
 module (run as Ansible runs it: a Python process reading its arguments). The
-table shows wall-clock seconds and the module's overhead in percent.
+table shows wall-clock seconds (mean of two runs each, in ABBA order) and the
+module's overhead in percent.
 
 Not a test: run it by hand after scripts/bootstrap.sh, in the venv:
     source scripts/lib.sh && activate_env && python benchmarks/restic/bench_backup.py [--size-mb 512]
@@ -68,34 +69,37 @@ def main():
     env["PYTHONPATH"] = os.path.join(REPO_ROOT, ".cache", "collections")
     rows = []
     for version, binary in BINARIES.items():
-        plain_repo = os.path.join(WORK, "repo-plain-" + version)
-        module_repo = os.path.join(WORK, "repo-module-" + version)
-        for repo in (plain_repo, module_repo):
+        # Two repositories each, run in the order plain, module, module, plain
+        # (ABBA) for every phase: the disk gets slower as a run goes on (page
+        # cache, writeback), and ABBA cancels such a drift.
+        cmds = {}
+        for who in ("plain-a", "module-a", "module-b", "plain-b"):
+            repo = os.path.join(WORK, "repo-%s-%s" % (who, version))
             timed([binary, "-r", repo, "init"], env)
-        argsfile = os.path.join(WORK, "args.json")
-        with open(argsfile, "w") as f:
-            json.dump({"ANSIBLE_MODULE_ARGS": {"repository": module_repo, "password": PASSWORD, "binary": binary,
-                                               "cache_dir": os.path.join(WORK, "cache"), "action": "backup",
-                                               "paths": [data]}}, f)
-        module_cmd = [sys.executable, "-m", "ansible_collections.selfhost.homelab.plugins.modules.restic_repo",
-                      argsfile]
-        plain_cmd = [binary, "-r", plain_repo, "--cache-dir", os.path.join(WORK, "cache"),
-                     "backup", "--json", "--quiet", data]
+            cache = os.path.join(WORK, "cache-" + who)
+            if who.startswith("plain"):
+                cmds[who] = [binary, "-r", repo, "--cache-dir", cache, "backup", "--json", "--quiet", data]
+            else:
+                argsfile = os.path.join(WORK, "args-%s-%s.json" % (who, version))
+                with open(argsfile, "w") as f:
+                    json.dump({"ANSIBLE_MODULE_ARGS": {"repository": repo, "password": PASSWORD, "binary": binary,
+                                                       "cache_dir": cache, "action": "backup", "paths": [data]}}, f)
+                cmds[who] = [sys.executable, "-m", "ansible_collections.selfhost.homelab.plugins.modules.restic_repo",
+                             argsfile]
         for phase in ("first", "incremental", "unchanged"):
             if phase == "incremental":
                 change_tenth(data, args.files)
-            # Alternate who goes first, so neither always runs on a warmer cache.
-            if phase == "incremental":
-                module, out = timed(module_cmd, env)
-                plain, _ = timed(plain_cmd, env)
-            else:
-                plain, _ = timed(plain_cmd, env)
-                module, out = timed(module_cmd, env)
-            changed = json.loads(out)["changed"]
-            rows.append((version, phase, plain, module, changed))
-    print("%-7s %-12s %10s %10s %9s %8s" % ("restic", "backup", "restic s", "module s", "overhead", "changed"))
+            took, changed = {}, []
+            for who in ("plain-a", "module-a", "module-b", "plain-b"):
+                took[who], out = timed(cmds[who], env)
+                if who.startswith("module"):
+                    changed.append(json.loads(out)["changed"])
+            plain = (took["plain-a"] + took["plain-b"]) / 2
+            module = (took["module-a"] + took["module-b"]) / 2
+            rows.append((version, phase, plain, module, "/".join(str(c) for c in changed)))
+    print("%-7s %-12s %10s %10s %9s  %s" % ("restic", "backup", "restic s", "module s", "overhead", "changed"))
     for version, phase, plain, module, changed in rows:
-        print("%-7s %-12s %10.2f %10.2f %8.1f%% %8s"
+        print("%-7s %-12s %10.2f %10.2f %8.1f%%  %s"
               % (version, phase, plain, module, (module - plain) / plain * 100, changed))
     print("data set: %d MiB in %d large + 500 small files" % (args.size_mb, args.files))
     shutil.rmtree(WORK, ignore_errors=True)

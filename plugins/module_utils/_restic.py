@@ -153,13 +153,13 @@ class Restic:
     @staticmethod
     def _environment(params):
         env = {}
-        sources = ("password", "password_file", "password_command")
-        given = [(name, params.get(opt)) for name, opt in zip(PASSWORD_ENV, sources, strict=True)]
-        if any(value for _, value in given):
+        sources = {"RESTIC_PASSWORD": "password", "RESTIC_PASSWORD_FILE": "password_file",
+                   "RESTIC_PASSWORD_COMMAND": "password_command"}
+        if any(params.get(opt) for opt in sources.values()):
             # The password source the task names wins: clear the others so an
             # inherited RESTIC_PASSWORD_* cannot take precedence inside restic.
-            for name, value in given:
-                env[name] = value or ""
+            for name, opt in sources.items():
+                env[name] = params.get(opt) or ""
         for opt, name in (
             ("aws_access_key_id", "AWS_ACCESS_KEY_ID"),
             ("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY"),

@@ -10,7 +10,8 @@ DOCUMENTATION = r"""
 module: restic_repo
 short_description: Manage a restic repository and its snapshots
 version_added: 0.1.0
-author: selfhost.homelab contributors
+author:
+  - selfhost.homelab contributors (@selfhost)
 description:
   - Works on one restic repository, selected with O(repository), and does one O(action) on it per task.
   - O(action=init) makes sure the repository exists and initialises it only when restic says there is
@@ -37,22 +38,25 @@ description:
   - Secrets (O(password), O(aws_secret_access_key), O(b2_account_key), ...) reach restic only through its
     environment. They never appear in the command line, are never written to disk by the module, and are
     masked in the output. A password in a C(rest:) repository URL is masked too.
-  - "Style: this module has an O(action) and no O(state). A restic repository is never deleted by this module,
+  - "Style: this module has an O(action) and no C(state) option. A restic repository is never deleted by this module,
     and most of what it does (backup, forget, check, restore) are operations, not states. Each action is
     idempotent where that makes sense: C(init), C(backup), C(forget) and C(unlock) report C(changed) only when
     they changed the repository."
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying the repository.
     support: full
     details:
       - C(init) only probes; C(backup) runs C(backup --dry-run); C(forget) runs C(forget --dry-run --no-lock);
         C(restore) and C(unlock) report what they would do; C(check), C(snapshots) and C(verify) only read the
         repository, so they run as usual (C(verify) writes only to its own temporary directory).
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - C(init), C(backup), C(forget), C(unlock) and C(restore) return before/after states; no secret is part of them.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second run reports no change.
     support: partial
     details:
       - C(init), C(backup), C(forget) and C(unlock) are idempotent. C(restore) always reports C(changed).

@@ -9,6 +9,11 @@ source "$(dirname "$0")/../lib.sh"
 key="$(recipe_hash "$0")"
 bin="$HOMELAB_CACHE/restic/bin"
 stamp="$HOMELAB_CACHE/restic/.complete-$key"
+# Leftovers of integration runs (tests/integration/restic keeps empty run
+# directories so that no worker changes another's ancestors mid-test).
+if [ -d /var/tmp/selfhost-homelab-restic ]; then
+  find /var/tmp/selfhost-homelab-restic -mindepth 1 -maxdepth 1 -name 'run-*' -mmin +720 -exec rm -rf {} +
+fi
 [ -f "$stamp" ] && exit 0
 
 restic_dir="$(fetch_deb trixie restic)" || die "restic: could not fetch restic from trixie"

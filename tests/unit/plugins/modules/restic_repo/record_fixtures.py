@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Record the restic outputs the unit tests replay, from the real binaries.
 
 Run after bootstrap (it needs /usr/bin/restic and the trixie restic that

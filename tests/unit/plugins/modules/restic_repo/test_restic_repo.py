@@ -61,13 +61,22 @@ class _Runner:
         return _reply(self.version, want)
 
 
+def _bound(runner):
+    """run_command as a method: the module passes itself first."""
+
+    def run_command(self, *args, **kwargs):
+        return runner(self, *args, **kwargs)
+
+    return run_command
+
+
 def _run(case, monkeypatch, capsys):
     mode = case.get("mode", "normal")
     args = dict(case["input"])
     args["_ansible_check_mode"] = mode == "check"
     args["_ansible_diff"] = mode == "diff"
     runner = _Runner(case)
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, *a, **k: runner(self, *a, **k))
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", _bound(runner))
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: RESTIC)
     monkeypatch.setattr(socket, "gethostname", lambda: "testhost")
     for key, value in (case.get("environ") or {}).items():
