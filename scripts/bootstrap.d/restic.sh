@@ -11,9 +11,9 @@ bin="$HOMELAB_CACHE/restic/bin"
 stamp="$HOMELAB_CACHE/restic/.complete-$key"
 # Leftovers of integration runs (tests/integration/restic keeps empty run
 # directories so that no worker changes another's ancestors mid-test).
-if [ -d /var/tmp/selfhost-homelab-restic ]; then
-  find /var/tmp/selfhost-homelab-restic -mindepth 1 -maxdepth 1 -name 'run-*' -mmin +720 -exec rm -rf {} +
-fi
+for d in /var/tmp/selfhost-homelab-restic /dev/shm/selfhost-homelab-restic; do
+  if [ -d "$d" ]; then find "$d" -mindepth 1 -maxdepth 1 -name "run-*" -mmin +720 -exec rm -rf {} +; fi
+done
 [ -f "$stamp" ] && exit 0
 
 restic_dir="$(fetch_deb trixie restic)" || die "restic: could not fetch restic from trixie"

@@ -9,5 +9,6 @@ from restic_it import (  # noqa: F401  (pytest finds fixtures by name in this mo
     rest_server,
     s3_server,
     sshd,
+    src_root,
     version,
 )

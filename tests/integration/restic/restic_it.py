@@ -31,7 +31,8 @@ BINARIES = {
     "0.18": os.path.join(CACHE, "restic", "bin", "restic-trixie"),
 }
 REST_SERVER = os.path.join(CACHE, "restic", "bin", "rest-server")
-DATA_BASE = "/var/tmp/selfhost-homelab-restic"
+DATA_BASE = "/var/tmp/selfhost-homelab-restic"  # source data: on disk, stable ancestors
+FAST_BASE = "/dev/shm/selfhost-homelab-restic"  # repositories, caches, servers: tmpfs, no fsync cost
 PASSWORD = "it-Pa55word-never-shown"
 S3_KEY_ID = "AKIAIT0000EXAMPLE"
 S3_SECRET = "it-S3-secret-never-shown"
@@ -73,7 +74,8 @@ def stop(proc):
 
 
 @pytest.fixture(scope="session")
-def data_root(worker_id, testrun_uid):
+def src_root(worker_id, testrun_uid):
+    """Where each test's source data lives (see the module docstring for why not /tmp)."""
     # One directory per test run (xdist's run id: concurrent runs do not meet),
     # and in it every worker's directory, made at once by whichever worker comes
     # first, so no worker changes a shared ancestor's mtime while another backs up.
@@ -81,14 +83,26 @@ def data_root(worker_id, testrun_uid):
     for name in ["master"] + ["gw%d" % i for i in range(16)]:
         os.makedirs(os.path.join(run, name), exist_ok=True)
     root = os.path.join(run, worker_id)
-    for sub in ("args", "cache", "repos", "rest", "sftp", "sshd", "work"):
-        os.makedirs(os.path.join(root, sub))
     yield root
     # Empty this worker's directory but keep it (and the run directory): removing
     # either would change an ancestor of another worker's data mid-test.
     # scripts/bootstrap.d/restic.sh removes run directories older than 12 hours.
     for entry in os.listdir(root):
         shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def data_root(worker_id, testrun_uid):
+    """Repositories, restic caches and the servers' files, on tmpfs (restic fsyncs every file it writes)."""
+    root = os.path.join(FAST_BASE, "run-" + testrun_uid[:12], worker_id)
+    for sub in ("args", "cache", "repos", "rest", "sftp", "sshd"):
+        os.makedirs(os.path.join(root, sub))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+    try:
+        os.rmdir(os.path.dirname(root))
+    except OSError:
+        pass  # another worker still uses it
 
 
 @pytest.fixture(scope="session")
@@ -171,13 +185,13 @@ def sshd(data_root):
 class Repo:
     """One fresh repository on one backend, and the module run against it."""
 
-    def __init__(self, version, backend, data_root, request):
+    def __init__(self, version, backend, data_root, src_root, request):
         self.version = version
         self.binary = BINARIES[version]
         _need(self.binary, "restic %s" % version)
         self.backend = backend
         self.name = "%s-%s-%s" % (backend, version.replace(".", ""), uuid.uuid4().hex[:8])
-        self.work = os.path.join(data_root, "work", self.name)
+        self.work = os.path.join(src_root, self.name)
         self.args_dir = os.path.join(data_root, "args")
         os.makedirs(os.path.join(self.work, "src", "data"))
         os.makedirs(os.path.join(self.work, "restore"))
@@ -282,13 +296,13 @@ def version(request):
 
 
 @pytest.fixture(params=BACKENDS)
-def repo(request, version, data_root):
-    return Repo(version, request.param, data_root, request)
+def repo(request, version, data_root, src_root):
+    return Repo(version, request.param, data_root, src_root, request)
 
 
 @pytest.fixture
-def local_repo(version, data_root, request):
-    return Repo(version, "local", data_root, request)
+def local_repo(version, data_root, src_root, request):
+    return Repo(version, "local", data_root, src_root, request)
 
 
 @pytest.fixture
