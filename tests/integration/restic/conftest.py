@@ -8,7 +8,7 @@ from restic_it import (  # noqa: F401  (pytest finds fixtures by name in this mo
     repo,
     rest_server,
     s3_server,
-    sshd,
     src_root,
+    sshd,
     version,
 )
