@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """restic_repo's cost over plain restic: the same data, the same run, side by side.
 
 For each restic version (Debian 12's 0.14 and trixie's 0.18), two fresh local
@@ -58,7 +58,7 @@ def timed(cmd, env):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--size-mb", type=int, default=512)
     parser.add_argument("--files", type=int, default=200)
     args = parser.parse_args()
