@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Ask SERVER:PORT for NAME's A records over UDP; print them one a line, or
 the rcode name when there is no answer. Exit 0 when an answer arrived."""
 import random

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A tiny upstream DNS server for tests: answers every A query with one fixed
 address, on UDP and TCP at 127.0.0.1:PORT, and stops by itself after a time."""
 import socket
