@@ -32,6 +32,13 @@ chroot "$root" apt-get update -qq >/dev/null 2>&1 || true
 chroot "$root" apt-get clean
 # Containers have no console/getty, and ssh keys are made per container.
 chroot "$root" systemctl mask getty@tty1.service console-getty.service systemd-firstboot.service >/dev/null 2>&1 || true
+# Baked-in services stay off until a role turns them on.
+for unit in docker.service docker.socket containerd.service prometheus-node-exporter.service \
+            smartmontools.service smartd.service unattended-upgrades.service systemd-timesyncd.service \
+            prometheus-node-exporter-smartmon.timer prometheus-node-exporter-apt.timer \
+            prometheus-node-exporter-nvme.timer; do
+  chroot "$root" systemctl disable "$unit" >/dev/null 2>&1 || true
+done
 rm -f "$root"/etc/ssh/ssh_host_*
 chroot "$root" systemctl enable ssh >/dev/null 2>&1 || true
 mkdir -p "$root/etc/systemd/system/ssh.service.d"
