@@ -24,6 +24,9 @@ activate_env() {
   export PATH="$HOMELAB_VENV/bin:$PATH"
   export VIRTUAL_ENV="$HOMELAB_VENV"
   export ANSIBLE_CONFIG="$HOMELAB_REPO/ansible.cfg"
+  # Ansible's home per checkout: a copy of the collection that some tool put in
+  # ~/.ansible/collections must never shadow this checkout (ansible-lint, molecule).
+  export ANSIBLE_HOME="$HOMELAB_REPO/.cache/ansible-home"
   export PYTHONPATH="$HOMELAB_COLLECTIONS${PYTHONPATH:+:$PYTHONPATH}"
   export HOMELAB_REPO HOMELAB_CACHE HOMELAB_VENV HOMELAB_COLLECTIONS
   HOMELAB_IMAGE_DEBIAN12="$(debian_image_tag 12)"
