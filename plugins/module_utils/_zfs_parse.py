@@ -293,7 +293,7 @@ def parse_properties(text, columns=("name", "property", "value", "source")):
         if not line.strip():
             continue
         fields = line.split("\t")
-        row = dict(zip(columns, fields))
+        row = dict(zip(columns, fields))  # noqa: B905 - Python 2.7-compatible module_utils
         if "property" not in row or "value" not in row:
             raise ParseError("unexpected property line %r" % line)
         props[row["property"]] = {"value": row["value"], "source": row.get("source")}

@@ -160,6 +160,8 @@ def actual_vdevs(facts):
     out = []
     for role, vdevs in facts["layout"].items():
         for v in vdevs:
+            if role == "spare" and re.match(r"^draid\d-\d+-\d+$", v["name"]):
+                continue  # a dRAID's distributed spare comes with its vdev
             out.append({"role": role, "type": v["type"], "name": v["name"],
                         "disks": [d["path"] for d in v["devices"]]})
     return out

@@ -124,13 +124,15 @@ def _ssh_base(state):
     return ["ssh", "-p", str(state["port"]), "-i", state["key"],
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+            # One login, reused: each new SSH handshake costs seconds in an emulated guest.
+            "-o", "ControlMaster=auto", "-o", "ControlPath=/tmp/zfsvm-cm-%C", "-o", "ControlPersist=300",
             "root@127.0.0.1"]
 
 
-def ssh(state, command, check=True, timeout=300, input=None):
+def ssh(state, command, check=True, timeout=300, stdin=None):
     """Run COMMAND (a string, run by the guest's shell) as root in the guest."""
     proc = subprocess.run(_ssh_base(state) + [command], capture_output=True, text=True,
-                          timeout=timeout, input=input)
+                          timeout=timeout, input=stdin)
     if check and proc.returncode != 0:
         raise RuntimeError("guest command failed (rc %d): %s\n%s%s" % (
             proc.returncode, command, proc.stdout, proc.stderr))
@@ -171,11 +173,18 @@ def start(state_dir, suite="bookworm", disks=6, disk_size="512M", memory=2048, c
     for attempt in range(3):
         port = free_port()
         cmd = ["timeout", "--signal=KILL", str(lifetime), qemu_binary(),
-               "-name", "zfsvm", "-machine", "q35", "-accel", accel, "-m", str(memory), "-smp", str(cpus),
+               "-name", "zfsvm", "-machine", "q35", "-accel", accel,
+               "-cpu", os.environ.get("HOMELAB_VM_CPU", "qemu64"), "-m", str(memory), "-smp", str(cpus),
                "-nographic", "-nodefaults", "-no-reboot",
                "-serial", "file:" + os.path.join(state_dir, "console.log"),
                "-kernel", os.path.join(image, "vmlinuz"), "-initrd", os.path.join(image, "initrd.img"),
-               "-append", "root=LABEL=root rw console=ttyS0 panic=10 systemd.show_status=0",
+               "-append", "root=LABEL=root rw console=ttyS0 panic=10 systemd.show_status=0"
+               # HPET reads trap into QEMU; the TSC is fine for a throwaway guest.
+               + (" clocksource=tsc tsc=reliable" if accel == "tcg" else "")
+               # No pool exists at boot (blank disks): skip the import units and the
+               # udev settle they wait for, the slowest part of an emulated boot.
+               + " systemd.mask=systemd-udev-settle.service systemd.mask=zfs-import-cache.service"
+               + " systemd.mask=zfs-import-scan.service systemd.mask=e2scrub_reap.service",
                # The cached image stays pristine: the guest writes to a temporary overlay.
                "-drive", "file=%s,format=raw,if=none,id=root,snapshot=on" % os.path.join(image, "root.img"),
                "-device", "virtio-blk-pci,drive=root,serial=zfsvm-root",

@@ -1,5 +1,12 @@
 """One real-OpenZFS VM per test session, shared by every test of this directory.
 
+The module runs in the guest exactly as Ansible runs it (its JSON arguments on
+stdin, `_ansible_check_mode`/`_ansible_diff` included), from a copy of
+ansible.module_utils and the collection byte-compiled once on the host: an
+emulated guest spends ~10 s per task recompiling AnsiballZ's sources, which
+would blow the CI budget. The molecule scenario drives the same module
+through ansible-playbook.
+
 The VM (scripts/vm/zfsvm.py, image cached by scripts/bootstrap.d/zfs-vm.sh) is
 booted once: the first xdist worker that needs it boots it under a file lock,
 the others reuse it. Each worker owns its own six virtio disks and names its
@@ -8,12 +15,15 @@ a worker resets its disks (destroy its pools, `zpool labelclear`, `wipefs`)
 instead of rebooting. The last worker out stops the VM.
 """
 
+import compileall
 import fcntl
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
+import tarfile
 import textwrap
 import time
 
@@ -45,6 +55,7 @@ class ZfsVm:
                 by_path["/dev/" + os.path.basename(target)] = "/dev/disk/by-path/" + name
         self.by_path = [by_path.get(k) for k in self.kernel]
         self.pool_prefix = "t" + worker.replace("gw", "")
+        self.runtime = None
 
     def pool(self, name):
         return "%s_%s" % (name, self.pool_prefix)
@@ -52,40 +63,49 @@ class ZfsVm:
     def sh(self, command, check=True, timeout=300):
         return zfsvm.ssh(self.state, command, check=check, timeout=timeout)
 
-    def play(self, tasks, check=False, diff=False):
-        """Run TASKS (dicts) in one play on the VM; return the list of task results."""
-        playbook = [{"hosts": "all", "gather_facts": False, "tasks": tasks}]
-        fd, path = tempfile.mkstemp(suffix=".yml", dir=self.workdir)
-        with os.fdopen(fd, "w") as f:
-            json.dump(playbook, f)
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="json",
-                   ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_NOCOLOR="1", ANSIBLE_GALAXY_SERVER_LIST="",
-                   ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".cache", "collections"),
-                   ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(self.workdir, "cp"))
-        argv = ["ansible-playbook", "-i", os.path.join(self.state["state_dir"], "inventory.yml"), path]
-        if check:
-            argv.append("--check")
-        if diff:
-            argv.append("--diff")
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
-        try:
-            data = json.loads(proc.stdout)
-        except ValueError:
-            raise AssertionError("ansible-playbook gave no JSON (rc %d):\n%s\n%s" % (
-                proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
-        results = []
-        for task in data["plays"][0]["tasks"]:
-            res = task["hosts"].get("zfsvm", {})
-            results.append(res)
-            if res.get("unreachable"):
-                raise AssertionError("VM unreachable: %s" % res)
-        return results
+    def push_runtime(self):
+        """ansible.module_utils + this collection's plugins, byte-compiled, to /opt/homelab-test/<worker>."""
+        import ansible
 
-    def zpool(self, args, check=False, diff=False, **task_opts):
-        """Run selfhost.homelab.zpool once; return its result (failures included)."""
-        task = {"name": "zpool", "selfhost.homelab.zpool": args, "ignore_errors": True}
-        task.update(task_opts)
-        return self.play([task], check=check, diff=diff)[0]
+        staging = os.path.join(self.workdir, "runtime")
+        shutil.rmtree(staging, ignore_errors=True)
+        os.makedirs(os.path.join(staging, "ansible"))
+        open(os.path.join(staging, "ansible", "__init__.py"), "w").close()
+        shutil.copytree(os.path.join(os.path.dirname(ansible.__file__), "module_utils"),
+                        os.path.join(staging, "ansible", "module_utils"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        coll = os.path.join(staging, "ansible_collections", "selfhost", "homelab", "plugins")
+        for sub in ("modules", "module_utils"):
+            shutil.copytree(os.path.join(REPO, "plugins", sub), os.path.join(coll, sub),
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        guest_py = self.sh("python3 -c 'import sys; print(sys.version_info[:2])'").stdout.strip()
+        if guest_py == str(sys.version_info[:2]):
+            compileall.compile_dir(staging, quiet=1)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            tar.add(staging, arcname=".")
+        self.runtime = "/opt/homelab-test/%s" % self.worker
+        proc = subprocess.run(zfsvm._ssh_base(self.state) + [
+            "rm -rf {0} && mkdir -p {0} && tar -xzf - -C {0}".format(self.runtime)],
+            input=buf.getvalue(), capture_output=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+
+    def zpool(self, args, check=False, diff=False):
+        """Run selfhost.homelab.zpool once in the guest; return its result (failures included)."""
+        payload = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
+        r = zfsvm.ssh(self.state, "cd %s && PYTHONPATH=. python3 -m "
+                      "ansible_collections.selfhost.homelab.plugins.modules.zpool" % self.runtime,
+                      check=False, stdin=json.dumps({"ANSIBLE_MODULE_ARGS": payload}))
+        try:
+            result = json.loads(r.stdout)
+        except ValueError:
+            raise AssertionError("zpool module gave no JSON (rc %d):\n%s\n%s" % (r.returncode, r.stdout, r.stderr))
+        result.setdefault("changed", False)
+        return result
+
+    def play(self, tasks, check=False, diff=False):
+        """Run several zpool tasks one after the other ({"selfhost.homelab.zpool": args})."""
+        return [self.zpool(t["selfhost.homelab.zpool"], check=check, diff=diff) for t in tasks]
 
     def pools(self):
         return self.sh("zpool list -H -o name").stdout.split()
@@ -122,7 +142,9 @@ def zfs_vm(tmp_path_factory, worker_id):
         # A VM you booted yourself (zfsvm.py start DIR): used, never stopped.
         workdir = str(tmp_path_factory.mktemp("zfsvm-%s" % worker_id))
         os.makedirs(os.path.join(workdir, "cp"), exist_ok=True)
-        yield ZfsVm(zfsvm.load_state(reuse), 0, worker_id, workdir)
+        vm = ZfsVm(zfsvm.load_state(reuse), 0, worker_id, workdir)
+        vm.push_runtime()
+        yield vm
         return
     shared = _shared_dir(tmp_path_factory, worker_id)
     state_dir = os.path.join(str(shared), "zfsvm")
@@ -155,6 +177,7 @@ def zfs_vm(tmp_path_factory, worker_id):
     workdir = str(tmp_path_factory.mktemp("zfsvm-%s" % worker_id))
     os.makedirs(os.path.join(workdir, "cp"), exist_ok=True)
     vm = ZfsVm(state, index, worker_id, workdir)
+    vm.push_runtime()
     yield vm
     with open(lock_path, "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

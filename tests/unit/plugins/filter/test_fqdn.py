@@ -1,6 +1,5 @@
 import pytest
 from ansible.errors import AnsibleFilterError
-
 from ansible_collections.selfhost.homelab.plugins.filter.fqdn import FilterModule, fqdn
 
 
