@@ -12,7 +12,7 @@ fi
 
 "$HOMELAB_REPO/scripts/bootstrap.sh"
 activate_env
-cd "$HOMELAB_REPO"
+cd "$HOMELAB_REPO" || exit 1
 
 # The demo owner's SSH key (the demo inventory authorizes its public half).
 keyfile="$HOMELAB_CACHE/demo_owner_key"
@@ -27,7 +27,7 @@ if [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" != "true" ]
     --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
     --tmpfs /run --tmpfs /run/lock --cgroupns host \
     -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
-    selfhost-homelab/debian:12 >/dev/null
+    "$HOMELAB_IMAGE_DEBIAN12" >/dev/null
   for _ in $(seq 1 30); do
     state="$(docker exec "$name" systemctl is-system-running 2>/dev/null || true)"
     case "$state" in running|degraded) break ;; esac

@@ -26,6 +26,9 @@ activate_env() {
   export ANSIBLE_CONFIG="$HOMELAB_REPO/ansible.cfg"
   export PYTHONPATH="$HOMELAB_COLLECTIONS${PYTHONPATH:+:$PYTHONPATH}"
   export HOMELAB_REPO HOMELAB_CACHE HOMELAB_VENV HOMELAB_COLLECTIONS
+  HOMELAB_IMAGE_DEBIAN12="$(debian_image_tag 12)"
+  HOMELAB_IMAGE_DEBIAN13="$(debian_image_tag 13)"
+  export HOMELAB_IMAGE_DEBIAN12 HOMELAB_IMAGE_DEBIAN13
 }
 
 # fetch_deb SUITE PACKAGE: download PACKAGE's .deb from another Debian release
@@ -56,4 +59,13 @@ fetch_deb() {
   rm -rf "$tmp"
   touch "$dest/.complete"
   echo "$dest"
+}
+
+# The tag of the local Debian base image for VERSION (12, 13) built from the
+# current recipe (scripts/images/). Molecule platforms use it through
+# HOMELAB_IMAGE_DEBIAN12 / HOMELAB_IMAGE_DEBIAN13, so checkouts with different
+# recipes never run each other's images.
+debian_image_tag() {
+  local images="$HOMELAB_REPO/scripts/images"
+  echo "selfhost-homelab/debian:$1-$(recipe_hash "$images/build-debian.sh" "$images/debian.packages")"
 }

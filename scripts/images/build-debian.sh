@@ -6,8 +6,7 @@
 source "$(dirname "$0")/../lib.sh"
 version="$1" suite="$2"
 here="$(cd "$(dirname "$0")" && pwd)"
-hash="$(recipe_hash "$here/build-debian.sh" "$here/debian.packages")"
-tag="selfhost-homelab/debian:$version-$hash"
+tag="$(debian_image_tag "$version")"
 
 if docker image inspect "$tag" >/dev/null 2>&1; then
   docker tag "$tag" "selfhost-homelab/debian:$version"
@@ -36,7 +35,9 @@ chroot "$root" systemctl mask getty@tty1.service console-getty.service systemd-f
 rm -f "$root"/etc/ssh/ssh_host_*
 chroot "$root" systemctl enable ssh >/dev/null 2>&1 || true
 mkdir -p "$root/etc/systemd/system/ssh.service.d"
-printf '[Service]\nExecStartPre=/usr/bin/ssh-keygen -A\n' > "$root/etc/systemd/system/ssh.service.d/hostkeys.conf"
+# Host keys first, then the unit's own config test.
+printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
+  > "$root/etc/systemd/system/ssh.service.d/hostkeys.conf"
 : > "$root/etc/machine-id"
 
 tar -C "$root" -c . | docker import -c 'CMD ["/sbin/init"]' -c 'ENV container=docker' - "$tag" >/dev/null

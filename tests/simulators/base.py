@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -121,19 +122,23 @@ def _encode(body: Any) -> tuple[bytes, str]:
 class SimServer:
     """Serve an App on loopback and log what it answered."""
 
-    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0, log_path: str | None = None):
+    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0, log_path: str | None = None,
+                 ssl_context: ssl.SSLContext | None = None):
         self.app = app
         self.requests: list[dict[str, Any]] = []
         self._log_path = log_path
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
+        self._tls = ssl_context is not None
+        if ssl_context is not None:  # HTTPS, e.g. to test CA and client-certificate options
+            self._httpd.socket = ssl_context.wrap_socket(self._httpd.socket, server_side=True)
         self._thread: threading.Thread | None = None
 
     @property
     def address(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return "http://%s:%d" % (host, port)
+        return "%s://%s:%d" % ("https" if self._tls else "http", host, port)
 
     def _record(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -177,6 +182,15 @@ class SimServer:
                     response = server.app.dispatch(request)
                 except Exception as exc:  # a simulator bug: answer 500, never hang
                     response = server.app.error_response(500, "simulator error: %r" % exc)
+                # Record before answering: a client that has its answer can count on
+                # finding the request in the log.
+                server._record({
+                    "time": time.time(),
+                    "method": self.command,
+                    "path": split.path,
+                    "query": query,
+                    "status": response.status,
+                })
                 data, ctype = _encode(response.body)
                 self.send_response(response.status)
                 headers = {"Content-Type": ctype, **response.headers}
@@ -186,13 +200,6 @@ class SimServer:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
-                server._record({
-                    "time": time.time(),
-                    "method": self.command,
-                    "path": split.path,
-                    "query": query,
-                    "status": response.status,
-                })
 
             do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = do_LIST = _serve
 
