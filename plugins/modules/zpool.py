@@ -28,18 +28,22 @@ description:
   - Reads the pool with two commands when nothing changes (C(zpool status -P -p), or C(zpool status -j) on
     OpenZFS 2.3+, and C(zpool get -Hp all)), plus C(zfs get -Hp) when root dataset properties are managed.
 author:
-  - selfhost.homelab contributors
+  - selfhost.homelab contributors (@selfhost-homelab)
 requirements:
   - OpenZFS 2.1 or later (C(zpool), C(zfs)) and C(blkid) on the managed host.
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Runs ZFS's own dry run (C(zpool create -n), C(zpool add -n)) and returns its output in RV(dry_run);
       every other command that would run is listed in RV(commands) and not run.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Shows the pool's layout, the managed pool properties and root dataset properties before and after.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation
+      indicates no change.
     support: partial
     details: Idempotent except O(scrub=true), which starts a scrub on every run.
 options:
@@ -278,8 +282,8 @@ ARGUMENT_SPEC = dict(
     state=dict(type="str", default="present", choices=["present", "absent", "imported", "exported"]),
     vdevs=dict(type="list", elements="dict", options=dict(
         role=dict(type="str", default="data", choices=["data", "log", "cache", "spare", "special", "dedup"]),
-        type=dict(type="str", default="stripe", choices=["stripe", "mirror", "raidz", "raidz1", "raidz2", "raidz3",
-                                                        "draid", "draid1", "draid2", "draid3"]),
+        type=dict(type="str", default="stripe", choices=[
+            "stripe", "mirror", "raidz", "raidz1", "raidz2", "raidz3", "draid", "draid1", "draid2", "draid3"]),
         disks=dict(type="list", elements="str", required=True),
         draid_data=dict(type="int"),
         draid_children=dict(type="int"),

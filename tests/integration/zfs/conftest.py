@@ -87,7 +87,7 @@ class ZfsVm:
         self.runtime = "/opt/homelab-test/%s" % self.worker
         proc = subprocess.run(zfsvm._ssh_base(self.state) + [
             "rm -rf {0} && mkdir -p {0} && tar -xzf - -C {0}".format(self.runtime)],
-            input=buf.getvalue(), capture_output=True, timeout=300)
+            input=buf.getvalue(), capture_output=True, timeout=300, check=False)
         assert proc.returncode == 0, proc.stderr
 
     def zpool(self, args, check=False, diff=False):
@@ -118,6 +118,9 @@ class ZfsVm:
               case "$p" in *_{prefix}) zpool destroy -f "$p" ;; esac
             done
             for d in {disks}; do
+              # blank already (no signature, no partition): nothing to do
+              [ -z "$(blkid -p -o value -s TYPE -s PTTYPE $d 2>/dev/null)" ] && ! ls ${{d}}[0-9]* >/dev/null 2>&1 \
+                && continue
               for part in $(ls ${{d}}[0-9]* 2>/dev/null); do
                 zpool labelclear -f "$part" 2>/dev/null || true
                 wipefs -aq "$part" 2>/dev/null || true

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Record real OpenZFS outputs for the unit tests (never write fixtures by hand).
 
 Boots the test VM (scripts/vm/zfsvm.py) for SUITE, builds pools of every kind
