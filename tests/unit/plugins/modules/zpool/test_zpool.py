@@ -153,7 +153,7 @@ def test_attach_single_disk_to_mirror():
     [{"type": "raidz1", "disks": [BY_ID % 1, BY_ID % 2, BY_ID % 3]}],
     [{"type": "stripe", "disks": [BY_ID % 1, BY_ID % 2]}],
     [{"type": "mirror", "disks": [BY_ID % 1, BY_ID % 3]}],
-    [{"type": "mirror", "disks": [BY_ID % 1]}],
+    [{"type": "stripe", "disks": [BY_ID % 1]}],
 ])
 def test_layout_changes_zfs_cannot_do_are_refused(vdevs):
     m = FakeModule({"name": "tank", "vdevs": vdevs}, [STATUS_MIRROR, GET_ALL])
