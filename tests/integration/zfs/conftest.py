@@ -117,6 +117,7 @@ class ZfsVm:
             for p in $(zpool list -H -o name); do
               case "$p" in *_{prefix}) zpool destroy -f "$p" ;; esac
             done
+            udevadm settle
             for d in {disks}; do
               # blank already (no signature, no partition): nothing to do
               [ -z "$(blkid -p -o value -s TYPE -s PTTYPE $d 2>/dev/null)" ] && ! ls ${{d}}[0-9]* >/dev/null 2>&1 \
@@ -126,6 +127,8 @@ class ZfsVm:
                 wipefs -aq "$part" 2>/dev/null || true
               done
               zpool labelclear -f "$d" 2>/dev/null || true
+              # udev probes a disk after every change and holds it open for a moment
+              for try in 1 2 3 4 5 6 7 8 9 10; do wipefs -aq "$d" 2>/dev/null && break; sleep 1; done
               wipefs -aq "$d"
             done
             udevadm settle
