@@ -107,6 +107,18 @@ class ZfsVm:
         """Run several zpool tasks one after the other ({"selfhost.homelab.zpool": args})."""
         return [self.zpool(t["selfhost.homelab.zpool"], check=check, diff=diff) for t in tasks]
 
+    def setup(self, command):
+        """Prepare a case with zpool/zfs commands. `zpool create` right after the disks
+        were wiped can meet udev still probing the new partition ("one or more devices
+        is currently unavailable"): settle and retry."""
+        for attempt in range(3):
+            r = self.sh(command, check=False)
+            if r.returncode == 0 or "currently unavailable" not in r.stderr or attempt == 2:
+                break
+            self.sh("udevadm settle; sleep 2")
+        assert r.returncode == 0, "setup failed: %s\n%s%s" % (command, r.stdout, r.stderr)
+        return r
+
     def pools(self):
         return self.sh("zpool list -H -o name").stdout.split()
 

@@ -53,7 +53,7 @@ def test_create_mirror_by_id_is_idempotent_with_any_spelling(vm):
 def test_create_refused_on_disk_with_another_pools_label(vm):
     other, name = vm.pool("other"), vm.pool("tank")
     d = vm.by_id
-    vm.sh("zpool create %s %s && zfs create %s/keep && echo precious > /%s/keep/file && zpool export %s"
+    vm.setup("zpool create %s %s && zfs create %s/keep && echo precious > /%s/keep/file && zpool export %s"
           % (other, d[2], other, other, other))
     r = vm.zpool({"name": name, "vdevs": mirror([d[2], d[3]])})
     assert r.get("failed"), r
@@ -79,14 +79,14 @@ def test_create_refused_on_disk_with_another_pools_label(vm):
 def test_create_refused_on_partition_table_and_filesystem(vm):
     name = vm.pool("tank")
     d = vm.by_id
-    vm.sh("mkfs.ext4 -q -L family %s && sgdisk -n1:0:+32M %s >/dev/null && udevadm settle" % (d[4], d[5]))
+    vm.setup("mkfs.ext4 -q -L family %s && sgdisk -n1:0:+32M %s >/dev/null && udevadm settle" % (d[4], d[5]))
     r = vm.zpool({"name": name, "vdevs": mirror([d[4], d[5]])})
     assert r.get("failed"), r
     assert "ext4 signature" in r["msg"] and "gpt partition table" in r["msg"], r["msg"]
     assert name not in vm.pools()
     assert vm.sh("blkid -p -o value -s TYPE %s" % d[4]).stdout.strip() == "ext4"
     # the same when the disk is written as /dev/vdX or added to an existing pool
-    vm.sh("zpool create %s %s" % (name, d[0]))
+    vm.setup("zpool create %s %s" % (name, d[0]))
     r = vm.zpool({"name": name, "vdevs": [{"disks": [d[0], vm.kernel[4]]}]})
     assert r.get("failed") and "ext4 signature" in r["msg"], r
     assert layout(vm.zpool({"name": name})) == [("disk", 1)]
@@ -94,7 +94,7 @@ def test_create_refused_on_partition_table_and_filesystem(vm):
 
 def test_absent_needs_confirmation_and_refuses_busy_pool(vm):
     name = vm.pool("tank")
-    vm.sh("zpool create %s %s" % (name, vm.by_id[0]))
+    vm.setup("zpool create %s %s" % (name, vm.by_id[0]))
     no_confirm, wrong = vm.play([
         {"selfhost.homelab.zpool": {"name": name, "state": "absent"}, "ignore_errors": True},
         {"selfhost.homelab.zpool": {"name": name, "state": "absent", "confirm_destroy": "tank"},
@@ -124,7 +124,7 @@ def test_absent_needs_confirmation_and_refuses_busy_pool(vm):
 def test_present_imports_an_exported_pool_instead_of_creating(vm):
     name = vm.pool("tank")
     args = {"name": name, "vdevs": mirror(vm.by_id[:2])}
-    vm.sh("zpool create %s mirror %s %s && echo photos > /%s/album" % (name, vm.by_id[0], vm.by_id[1], name))
+    vm.setup("zpool create %s mirror %s %s && echo photos > /%s/album" % (name, vm.by_id[0], vm.by_id[1], name))
     exported, again = vm.play([
         {"selfhost.homelab.zpool": {"name": name, "state": "exported"}},
         {"selfhost.homelab.zpool": {"name": name, "state": "exported"}},
@@ -146,7 +146,7 @@ def test_present_imports_an_exported_pool_instead_of_creating(vm):
 def test_attach_turns_single_disk_into_mirror_and_replace(vm):
     name = vm.pool("tank")
     d = vm.by_id
-    vm.sh("zpool create %s %s" % (name, d[0]))
+    vm.setup("zpool create %s %s" % (name, d[0]))
     want = {"name": name, "vdevs": mirror([d[0], d[1]]), "wait": True}
     check = vm.zpool(want, check=True)
     assert_ok(check, True)
@@ -170,7 +170,7 @@ def test_attach_turns_single_disk_into_mirror_and_replace(vm):
 def test_type_change_is_refused_and_nothing_changes(vm):
     name = vm.pool("tank")
     d = vm.by_id
-    vm.sh("zpool create %s mirror %s %s" % (name, d[0], d[1]))
+    vm.setup("zpool create %s mirror %s %s" % (name, d[0], d[1]))
     r = vm.zpool({"name": name, "vdevs": [{"type": "raidz1", "disks": d[:3]}]})
     assert r.get("failed") and "cannot change" in r["msg"], r
     r = vm.zpool({"name": name, "vdevs": [{"type": "stripe", "disks": d[:2]}]})
