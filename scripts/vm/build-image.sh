@@ -35,7 +35,7 @@ inchroot() { run chroot "$root" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-
 inchroot apt-get update -qq
 # Kernel and headers first, so zfs-dkms builds for the image's kernel.
 inchroot apt-get install -y -qq --no-install-recommends linux-image-amd64 linux-headers-amd64 initramfs-tools
-kver="$(basename "$(ls -d "$root"/lib/modules/* | sort -V | tail -1)")"
+kver="$(find "$root/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -1)"
 log "vm image: kernel $kver; building zfs-dkms in the chroot (a few minutes)"
 # Packages the tests and the zfs role use, so converges skip apt in the slow guest.
 mapfile -t pkgs < <(sed -e 's/#.*//' -e '/^\s*$/d' "$here/vm.packages")
@@ -44,7 +44,7 @@ if chroot "$root" apt-cache show systemd-networkd >/dev/null 2>&1; then pkgs+=(s
 inchroot apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
 # dh_dkms builds for the running (host) kernel; make sure the guest kernel has it.
 if ! ls "$root/lib/modules/$kver"/updates/dkms/zfs.ko* >/dev/null 2>&1; then
-  zver="$(chroot "$root" dpkg-query -W -f='${Version}' zfs-dkms | sed 's/-.*//')"
+  zver="$(chroot "$root" dpkg-query -W -f="\${Version}" zfs-dkms | sed 's/-.*//')"
   inchroot dkms install "zfs/$zver" -k "$kver"
 fi
 ls "$root/lib/modules/$kver"/updates/dkms/zfs.ko* >/dev/null 2>&1 || die "vm image: zfs module was not built for $kver"
@@ -87,7 +87,7 @@ chroot "$root" zgenhostid -f 0x5ef4a1ab >>"$buildlog" 2>&1 || true
 {
   echo "suite=$suite"
   echo "kernel=$kver"
-  echo "zfs=$(chroot "$root" dpkg-query -W -f='${Version}' zfsutils-linux)"
+  echo "zfs=$(chroot "$root" dpkg-query -W -f="\${Version}" zfsutils-linux)"
 } >"$out/versions.txt"
 
 cp "$root/boot/vmlinuz-$kver" "$out/vmlinuz"

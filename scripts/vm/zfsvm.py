@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Boot, reach and stop the real-OpenZFS test VM (stdlib only).
 
 The image comes from scripts/vm/build-image.sh and is cached by
@@ -86,7 +85,7 @@ def _kvm_probe(image):
            "-serial", "stdio", "-kernel", os.path.join(image, "vmlinuz"),
            "-append", "console=ttyS0 panic=-1 root=/dev/nowhere edd=off"]
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=15, text=True, errors="replace")
+        proc = subprocess.run(cmd, capture_output=True, timeout=15, text=True, errors="replace", check=False)
     except subprocess.TimeoutExpired:
         return False, "kernel did not run within 15s under KVM"
     out = proc.stdout + proc.stderr
@@ -103,7 +102,8 @@ def choose_accel(image):
         return forced, "forced by HOMELAB_VM_ACCEL"
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return "tcg", "/dev/kvm not usable"
-    qver = subprocess.run([qemu_binary(), "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    qver = subprocess.run([qemu_binary(), "--version"], capture_output=True, text=True,
+                          check=False).stdout.split("\n")[0]
     key = hashlib.sha256(("%s|%s" % (os.uname().release, qver)).encode()).hexdigest()[:12]
     memo = os.path.join(cache_dir(), "vm", "accel-%s.json" % key)
     try:
@@ -132,7 +132,7 @@ def _ssh_base(state):
 def ssh(state, command, check=True, timeout=300, stdin=None):
     """Run COMMAND (a string, run by the guest's shell) as root in the guest."""
     proc = subprocess.run(_ssh_base(state) + [command], capture_output=True, text=True,
-                          timeout=timeout, input=stdin)
+                          timeout=timeout, input=stdin, check=False)
     if check and proc.returncode != 0:
         raise RuntimeError("guest command failed (rc %d): %s\n%s%s" % (
             proc.returncode, command, proc.stdout, proc.stderr))
@@ -256,7 +256,7 @@ def stop(state_dir):
         os.killpg(pid, signal.SIGTERM)  # timeout(1) and its qemu child: our own session
     except ProcessLookupError:
         return
-    for _ in range(50):
+    for _tick in range(50):
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:

@@ -54,7 +54,7 @@ def test_create_refused_on_disk_with_another_pools_label(vm):
     other, name = vm.pool("other"), vm.pool("tank")
     d = vm.by_id
     vm.setup("zpool create %s %s && zfs create %s/keep && echo precious > /%s/keep/file && zpool export %s"
-          % (other, d[2], other, other, other))
+             % (other, d[2], other, other, other))
     r = vm.zpool({"name": name, "vdevs": mirror([d[2], d[3]])})
     assert r.get("failed"), r
     assert "ZFS label of pool '%s'" % other in r["msg"]
