@@ -65,26 +65,32 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || die "docker: dockerd did not come up (see $HOMELAB_CACHE/dockerd.log)"
 fi
 
-# 5. local Debian base images (no registry pulls are possible here)
+# 5. local Debian base images (no registry pulls are possible here), built in
+#    the background while the feature hooks (step 7) run.
+image_jobs=()
 if [ "$images" = 1 ]; then
-  "$HOMELAB_REPO/scripts/images/build-debian.sh" 12 bookworm &
-  b12=$!
-  "$HOMELAB_REPO/scripts/images/build-debian.sh" 13 trixie &
-  b13=$!
-  wait "$b12" || die "image: debian 12 failed"
-  wait "$b13" || die "image: debian 13 failed"
+  "$HOMELAB_REPO/scripts/images/build-debian.sh" 12 bookworm & image_jobs+=($!)
+  "$HOMELAB_REPO/scripts/images/build-debian.sh" 13 trixie & image_jobs+=($!)
 fi
 
 # 6. ansible-test sanity bootstraps pip with a script it downloads from a host
 #    that is not reachable here; give it an offline stand-in (ensurepip + pip).
-gp="$HOME/.ansible/test/cache/get_pip_24_2.py"
-if [ ! -f "$gp" ] || ! cmp -s "$HOMELAB_REPO/scripts/offline_get_pip.py" "$gp"; then
-  mkdir -p "$(dirname "$gp")"
-  cp "$HOMELAB_REPO/scripts/offline_get_pip.py" "$gp"
-fi
+for gp in "$HOME/.ansible/test/cache/get_pip_24_2.py" "$ANSIBLE_HOME/test/cache/get_pip_24_2.py"; do
+  if [ ! -f "$gp" ] || ! cmp -s "$HOMELAB_REPO/scripts/offline_get_pip.py" "$gp"; then
+    mkdir -p "$(dirname "$gp")"
+    cp "$HOMELAB_REPO/scripts/offline_get_pip.py" "$gp"
+  fi
+done
 
-# 7. feature hooks: each idempotent, each quiet when its work is done
+# 7. feature hooks: each idempotent, each quiet when its work is done. With
+#    --no-images, HOMELAB_SKIP_IMAGES=1 tells hooks to skip VM and container
+#    images (the lint, sanity and unit layers need none).
+export HOMELAB_SKIP_IMAGES=$(( 1 - images ))
 for hook in "$HOMELAB_REPO"/scripts/bootstrap.d/*.sh; do
   [ -e "$hook" ] || continue
   bash "$hook" || die "bootstrap hook failed: $hook"
+done
+
+for job in "${image_jobs[@]}"; do
+  wait "$job" || die "image: a Debian base image failed to build (see $HOMELAB_CACHE/debootstrap-*.log)"
 done

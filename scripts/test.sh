@@ -17,7 +17,7 @@ for layer in "${layers[@]}"; do
 done
 
 need_images=0
-[[ " ${layers[*]} " == *" molecule "* ]] && need_images=1
+[[ " ${layers[*]} " == *" molecule "* || " ${layers[*]} " == *" integration "* ]] && need_images=1
 if [ "$need_images" = 1 ]; then
   "$HOMELAB_REPO/scripts/bootstrap.sh"
 else

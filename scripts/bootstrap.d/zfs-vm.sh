@@ -5,6 +5,7 @@
 #   HOMELAB_ZFS_VM_SUITES="bookworm trixie"  also builds the Debian 13 image
 #   (OpenZFS 2.3, used to record its unit-test fixtures).
 source "$(dirname "$0")/../lib.sh"
+[ "${HOMELAB_SKIP_IMAGES:-0}" = 1 ] && exit 0
 vmdir="$HOMELAB_REPO/scripts/vm"
 mkdir -p "$HOMELAB_CACHE/vm"
 for suite in ${HOMELAB_ZFS_VM_SUITES:-bookworm}; do
