@@ -22,6 +22,31 @@ def _first(cfg: dict, block: str) -> dict:
     return (cfg.get(block) or [{}])[0]
 
 
+def _runner(cfg: dict, data_dir: str | None):
+    """A factory for the client runner when the agent is a client with raw_exec enabled, else None."""
+    client = _first(cfg, "client")
+    plugins = {p["__label__"]: (p.get("config") or [{}])[0] for p in cfg.get("plugin") or []}
+    if not client.get("enabled") or not data_dir:
+        return None
+    drivers = tuple(d for d in ("raw_exec",) if (plugins.get(d) or {}).get("enabled"))
+    if not drivers:
+        return None
+    from .client import ClientConfig, Runner
+
+    vault, consul = _first(cfg, "vault"), _first(cfg, "consul")
+    consul_addr = consul.get("address", "127.0.0.1:8500") if cfg.get("consul") else ""
+    if consul_addr and "://" not in consul_addr:
+        consul_addr = ("https://" if consul.get("ssl") else "http://") + consul_addr
+    meta = client.get("meta") or {}
+    if isinstance(meta, list):
+        meta = meta[0] if meta else {}
+    config = ClientConfig(data_dir=data_dir, vault_addr=vault.get("address", "") if vault.get("enabled") else "",
+                          vault_jwt_path=vault.get("jwt_auth_backend_path", "jwt-nomad"), consul_addr=consul_addr,
+                          consul_token=consul.get("token", ""), meta={k: str(v) for k, v in meta.items()},
+                          drivers=drivers)
+    return lambda sim: Runner(sim, config)
+
+
 def _tls_context(cfg: dict):
     tls = _first(cfg, "tls")
     if not tls.get("http"):
@@ -78,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
                    vault_default_identity=("default_identity" in vault) if vault else True,
                    data_dir=data_dir, settle_seconds=args.settle_seconds)
     sim.agent_config = cfg
+    runner = _runner(cfg, data_dir)
+    if runner is not None:
+        sim.attach_runner(runner(sim))
     server = SimServer(sim, host=bind, port=port, log_path=args.log_requests, ssl_context=ssl_context)
 
     def _on_term(signum, frame):
@@ -92,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         server.stop()
+        if sim.runner is not None:
+            sim.runner.shutdown()
     return 0
 
 

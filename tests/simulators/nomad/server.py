@@ -54,8 +54,68 @@ class NomadSim(App):
         self.variables: dict[tuple[str, str], dict] = {}
         self.namespaces: dict[str, dict] = {"default": self._ns_obj("default", "Default shared namespace")}
         self.host_volumes: dict[str, dict] = {}
+        self.runner: Any = None  # a client.Runner when allocations run for real (attach_runner)
+        self._signing_key: Any = None
         self._load()
         self._routes()
+
+    # ---- the client: allocations run for real -----------------------------------
+    def attach_runner(self, runner: Any) -> None:
+        """Run allocations of the jobs ``runner`` handles for real (see client.py).
+
+        Allocations that were running before a restart are placed again, since the
+        simulator does not re-attach to the processes of a previous run."""
+        with self.lock:
+            self.runner = runner
+            for alloc in list(self.allocs.values()):
+                if alloc.get("_outcome") == "real" and alloc["DesiredStatus"] == "run" and \
+                        alloc["ClientStatus"] in ("pending", "running"):
+                    alloc["ClientStatus"], alloc["ClientDescription"] = "lost", "alloc is lost since its node restarted"
+                    job = self._get_job(alloc["Namespace"], alloc["JobID"])
+                    if job is not None and not job.get("Stop"):
+                        self._evaluate(job, "node-update")
+
+    def _key(self) -> Any:
+        """The agent's workload identity signing key (RSA, RS256 like Nomad's keyring), kept in the data dir."""
+        if self._signing_key is None:
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric import rsa
+
+            path = os.path.join(self.data_dir, "sim-keyring.pem") if self.data_dir else None
+            if path and os.path.exists(path):
+                with open(path, "rb") as fh:
+                    self._signing_key = serialization.load_pem_private_key(fh.read(), None)
+            else:
+                self._signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                if path:
+                    os.makedirs(self.data_dir, exist_ok=True)
+                    with open(path, "wb") as fh:
+                        fh.write(self._signing_key.private_bytes(serialization.Encoding.PEM,
+                                                                 serialization.PrivateFormat.PKCS8,
+                                                                 serialization.NoEncryption()))
+                    os.chmod(path, 0o600)
+        return self._signing_key
+
+    def _key_id(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
+        der = self._key().public_key().public_bytes(serialization.Encoding.DER,
+                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
+        return str(uuid.uuid5(uuid.NAMESPACE_OID, der.hex()))
+
+    def sign_identity(self, job: dict, group: dict, task: dict, alloc_id: str, identity: dict) -> str:
+        """A workload identity JWT with Nomad 1.10's claims, signed RS256 with the agent's key."""
+        import jwt as pyjwt
+
+        now = int(time.time())
+        ttl = int((identity.get("TTL") or 0) / 10**9) or 3600
+        claims = {"nomad_namespace": job["Namespace"], "nomad_job_id": job.get("ParentID") or job["ID"],
+                  "nomad_allocation_id": alloc_id, "nomad_task": task["Name"],
+                  "sub": "%s:%s:%s:%s:%s:%s" % (self.region, job["Namespace"], job.get("ParentID") or job["ID"],
+                                                group["Name"], task["Name"], identity.get("Name", "default")),
+                  "aud": identity.get("Audience") or ["nomad.io"], "iat": now, "nbf": now, "exp": now + ttl,
+                  "jti": str(uuid.uuid4())}
+        return pyjwt.encode(claims, self._key(), algorithm="RS256", headers={"kid": self._key_id()})
 
     # ---- plumbing ---------------------------------------------------------
     def error_response(self, status: int, body: Any) -> Response:
@@ -280,6 +340,8 @@ class NomadSim(App):
                 if alloc["ClientStatus"] in ("pending", "running"):
                     alloc["ClientStatus"] = "complete"
                 alloc["ModifyIndex"] = idx
+                if self.runner is not None and alloc.get("_outcome") == "real":
+                    self.runner.stop(alloc["ID"])
         for dep in self.deployments.values():
             if dep["JobID"] == job["ID"] and dep["Namespace"] == job["Namespace"] and dep["Status"] == "running":
                 dep["Status"], dep["StatusDescription"] = "cancelled", "Cancelled due to newer version of job"
@@ -304,8 +366,11 @@ class NomadSim(App):
                 "EvalPriority": job["Priority"], "CreateIndex": idx, "ModifyIndex": idx,
                 "CreateTime": _now_ns(), "ModifyTime": _now_ns()}
         outcome, failure = self._outcome(job["ID"], job)
+        real = self.runner is not None and self.runner.handles(job)
         for group in job["TaskGroups"]:
-            for i in range(group["Count"]):
+            # One client node: a system job places one allocation per group on it.
+            count = 1 if job["Type"] in ("system", "sysbatch") else group["Count"]
+            for i in range(count):
                 aid = str(uuid.uuid4())
                 self.allocs[aid] = {
                     "ID": aid, "EvalID": ev["ID"], "Name": "%s.%s[%d]" % (job["ID"], group["Name"], i),
@@ -323,6 +388,8 @@ class NomadSim(App):
                     "CreateTime": _now_ns(), "ModifyTime": _now_ns(),
                     "_settle_at": time.time() + self.settle_seconds, "_outcome": outcome, "_failure": failure,
                     "_batch": batch}
+                if real:
+                    self.runner.start(self.allocs[aid], copy.deepcopy(job))
         return ev["ID"]
 
     # ---- routes -------------------------------------------------------------
@@ -398,10 +465,13 @@ class NomadSim(App):
                               "ServerDC": self.datacenter, "Members": [member]})
 
     def jwks(self, request: Request) -> Response:
-        key = base64.urlsafe_b64encode(uuid.uuid5(uuid.NAMESPACE_DNS, self.node_name).bytes * 2).rstrip(b"=")
-        return Response(200, {"keys": [{"kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA",
-                                        "kid": str(uuid.uuid5(uuid.NAMESPACE_URL, self.node_name)),
-                                        "x": key.decode()}]})
+        numbers = self._key().public_key().public_numbers()
+
+        def b64(n: int) -> str:
+            return base64.urlsafe_b64encode(n.to_bytes((n.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
+
+        return Response(200, {"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": self._key_id(),
+                                        "n": b64(numbers.n), "e": b64(numbers.e)}]})
 
     def acl_bootstrap(self, request: Request) -> Response:
         if not self.acl_enabled:
