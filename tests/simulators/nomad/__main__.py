@@ -10,6 +10,7 @@ JSON, checked against the keys Nomad accepts: see config.py),
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -90,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = args.data_dir or cfg.get("data_dir")
         agentconfig.check(cfg, args.dev, data_dir)
         ssl_context = _tls_context(cfg)
+        if data_dir:
+            os.makedirs(data_dir, mode=0o700, exist_ok=True)
     except (agentconfig.ConfigError, OSError) as exc:
         print("==> %s" % exc, file=sys.stderr)
         return 1

@@ -138,11 +138,7 @@ class NomadSim(App):
         path = self._state_file()
         if not path:
             return
-        state = {"index": self.index, "jobs": [[list(k), v] for k, v in self.jobs.items()],
-                 "evals": self.evals, "deployments": self.deployments, "allocs": self.allocs,
-                 "tokens": self.tokens, "acl_bootstrapped": self.acl_bootstrapped,
-                 "variables": [[list(k), v] for k, v in self.variables.items()],
-                 "namespaces": self.namespaces, "host_volumes": self.host_volumes}
+        state = self._state()
         tmp = path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(state, fh)
@@ -154,12 +150,7 @@ class NomadSim(App):
             return
         with open(path, encoding="utf-8") as fh:
             state = json.load(fh)
-        self.index = state["index"]
-        self.jobs = {tuple(k): v for k, v in state["jobs"]}
-        self.evals, self.deployments, self.allocs = state["evals"], state["deployments"], state["allocs"]
-        self.tokens, self.acl_bootstrapped = state["tokens"], state["acl_bootstrapped"]
-        self.variables = {tuple(k): v for k, v in state["variables"]}
-        self.namespaces, self.host_volumes = state["namespaces"], state["host_volumes"]
+        self._apply_state(state)
 
     def dispatch(self, request: Request) -> Response:
         with self.lock:
@@ -401,6 +392,9 @@ class NomadSim(App):
         r("GET", "/v1/agent/health", lambda q: Response(200, {"server": {"ok": True, "message": "ok"}}))
         r("GET", "/v1/agent/members", self.agent_members)
         r("GET", "/.well-known/jwks.json", self.jwks)
+        r("GET", "/v1/operator/snapshot", self.snapshot_save)
+        r("PUT", "/v1/operator/snapshot", self.snapshot_restore)
+        r("POST", "/v1/operator/snapshot", self.snapshot_restore)
         r("POST", "/v1/acl/bootstrap", self.acl_bootstrap)
         r("PUT", "/v1/acl/bootstrap", self.acl_bootstrap)
         r("GET", "/v1/acl/token/self", self.acl_token_self)
@@ -463,6 +457,39 @@ class NomadSim(App):
         member = self.agent_self(request).body["member"]
         return Response(200, {"ServerName": self.node_name, "ServerRegion": self.region,
                               "ServerDC": self.datacenter, "Members": [member]})
+
+    def _state(self) -> dict:
+        return {"index": self.index, "jobs": [[list(k), v] for k, v in self.jobs.items()],
+                "evals": self.evals, "deployments": self.deployments, "allocs": self.allocs,
+                "tokens": self.tokens, "acl_bootstrapped": self.acl_bootstrapped,
+                "variables": [[list(k), v] for k, v in self.variables.items()],
+                "namespaces": self.namespaces, "host_volumes": self.host_volumes}
+
+    def snapshot_save(self, request: Request) -> Response:
+        """The server state as a gzipped archive (Nomad's is a gzipped tar of the raft snapshot)."""
+        import gzip
+
+        data = gzip.compress(json.dumps({"format": "nomad-sim-snapshot-1", "version": VERSION,
+                                         "state": self._state()}).encode())
+        return Response(200, data, {"Content-Type": "application/octet-stream", "X-Nomad-Index": str(self.index)})
+
+    def snapshot_restore(self, request: Request) -> Response:
+        import gzip
+
+        try:
+            state = json.loads(gzip.decompress(request.body))["state"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise HTTPError(500, "failed to read snapshot: gzip: invalid header") from None
+        self._apply_state(state)
+        return Response(200, None)
+
+    def _apply_state(self, state: dict) -> None:
+        self.index = state["index"]
+        self.jobs = {tuple(k): v for k, v in state["jobs"]}
+        self.evals, self.deployments, self.allocs = state["evals"], state["deployments"], state["allocs"]
+        self.tokens, self.acl_bootstrapped = state["tokens"], state["acl_bootstrapped"]
+        self.variables = {tuple(k): v for k, v in state["variables"]}
+        self.namespaces, self.host_volumes = state["namespaces"], state["host_volumes"]
 
     def jwks(self, request: Request) -> Response:
         numbers = self._key().public_key().public_numbers()
