@@ -260,9 +260,9 @@ class Runner:
                 raise tmpl.SecretError("vault.read(%s): no secret exists at %s" % (path, path))
             if status != 200:
                 errors = (answer or {}).get("errors") if isinstance(answer, dict) else [answer]
+                detail = "\n* ".join(map(str, errors))
                 raise tmpl.SecretError("vault.read(%s): vault.read(%s): Error making API request.\n\nURL: GET %s\n"
-                                       "Code: %d. Errors:\n\n* %s" % (path, path, url, status,
-                                                                     "\n* ".join(map(str, errors))))
+                                       "Code: %d. Errors:\n\n* %s" % (path, path, url, status, detail))
             # consul-template's view of a secret: .Data is the response's data (KV v2: .Data.data.FIELD).
             return {"Data": answer.get("data"), "LeaseID": answer.get("lease_id", ""),
                     "LeaseDuration": answer.get("lease_duration", 0), "Renewable": answer.get("renewable", False),
@@ -375,8 +375,8 @@ class Runner:
                          "Interval": "%ds" % max(1, (check.get("Interval") or 10 * SEC) // SEC),
                          "Timeout": "%ds" % max(1, (check.get("Timeout") or 2 * SEC) // SEC)}
                 if check.get("Type") == "http" and cport:
-                    entry["HTTP"] = "%s://127.0.0.1:%d%s" % (check.get("Protocol") or "http", cport["Value"],
-                                                            check.get("Path") or "/")
+                    scheme, path = check.get("Protocol") or "http", check.get("Path") or "/"
+                    entry["HTTP"] = "%s://127.0.0.1:%d%s" % (scheme, cport["Value"], path)
                     entry["Method"] = check.get("Method") or "GET"
                 elif check.get("Type") == "tcp" and cport:
                     entry["TCP"] = "127.0.0.1:%d" % cport["Value"]
