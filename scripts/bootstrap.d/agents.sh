@@ -7,3 +7,21 @@
 source "$(dirname "$0")/../lib.sh"
 fetch_deb bullseye consul >/dev/null || die "agents: could not fetch consul from bullseye"
 "$HOMELAB_REPO/scripts/release-mirror/build.sh" >/dev/null
+
+# The stand-in image for docker tasks whose software cannot exist here: Debian's
+# static busybox (sh + httpd), so a task answers HTTP on its port and says it is a
+# stand-in. Tagged by the hash of its recipe; built only when docker answers.
+if docker info >/dev/null 2>&1; then
+  busybox_dir="$(fetch_deb bookworm busybox-static)" || die "agents: could not fetch busybox-static"
+  tag="selfhost-homelab/standin:$(recipe_hash "$0" "$busybox_dir/bin/busybox")"
+  if ! docker image inspect "$tag" >/dev/null 2>&1; then
+    root="$(mktemp -d)"
+    mkdir -p "$root/bin" "$root/www" "$root/tmp"
+    cp "$busybox_dir/bin/busybox" "$root/bin/busybox"
+    for applet in sh httpd echo cat mkdir sleep env; do ln -s busybox "$root/bin/$applet"; done
+    tar -C "$root" -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$tag" >/dev/null
+    rm -rf "$root"
+    log "agents: built $tag"
+  fi
+  docker tag "$tag" selfhost-homelab/standin:latest
+fi

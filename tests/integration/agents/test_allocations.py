@@ -7,6 +7,7 @@ Everything runs on the host, on free loopback ports, as the release-mirror execu
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -101,6 +102,56 @@ job "%(name)s" {
 APPEND = "cat local/msg.txt >> ${NOMAD_ALLOC_DIR}/data/out"
 
 
+DOCKER_JOB = '''
+job "photos" {
+  datacenters = ["dc1"]
+  group "app" {
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
+    update {
+      min_healthy_time = "1s"
+    }
+    service {
+      name = "photos"
+      port = "http"
+      tags = ["traefik.enable=true"]
+      check {
+        type     = "http"
+        path     = "/"
+        interval = "1s"
+        timeout  = "1s"
+      }
+    }
+    task "photoprism" {
+      driver = "docker"
+      config {
+        image   = "%(image)s"
+        ports   = ["http"]
+        command = "/bin/sh"
+        args    = ["-c", "%(script)s"]
+      }
+      vault {
+        role = "photos"
+      }
+      template {
+        data        = "GREETING={{ with secret \\"kv/data/whoami\\" }}{{ .Data.data.greeting }}{{ end }}"
+        destination = "secrets/app.env"
+        env         = true
+      }
+    }
+  }
+}
+'''
+STANDIN_IMAGE = "selfhost-homelab/standin:latest"
+# The stand-in's answer: job, group and task name, saying it is a stand-in (HCL-escaped quotes).
+STANDIN_SCRIPT = ('mkdir -p /tmp/www && echo \\"stand-in: job=$NOMAD_JOB_NAME group=$NOMAD_GROUP_NAME '
+                  'task=$NOMAD_TASK_NAME greeting=$GREETING\\" > /tmp/www/index.html && '
+                  'exec httpd -f -p $NOMAD_PORT_http -h /tmp/www')
+
+
 def _wait(predicate, timeout=30.0, interval=0.2, what="condition"):
     deadline = time.monotonic() + timeout
     last = None
@@ -191,6 +242,11 @@ plugin "raw_exec" {
     enabled = true
   }
 }
+plugin "docker" {
+  config {
+    allow_privileged = false
+  }
+}
 ''' % (tmp / "nomad-data", nomad_port, consul_port, vault_addr))
         nomad = Proc([str(agent_bin / "nomad"), "agent", "-config", str(conf)], tmp / "nomad.log")
         procs.append(nomad)
@@ -209,7 +265,8 @@ plugin "raw_exec" {
             "jwks_url": nomad_addr + "/.well-known/jwks.json", "jwt_supported_algs": ["RS256"],
             "default_role": "nomad-workloads"})
         assert status == 204, out
-        for job, policy_path in (("whoami", "kv/data/whoami"), ("denied", "kv/data/denied")):
+        for job, policy_path in (("whoami", "kv/data/whoami"), ("denied", "kv/data/denied"),
+                                 ("photos", "kv/data/whoami"), ("nope", "kv/data/whoami")):
             policy = 'path "%s" {\n  capabilities = ["read"]\n}\n' % policy_path
             assert st.vault_req("POST", "sys/policies/acl/%s" % job, {"policy": policy})[0] == 204
             status, out = st.vault_req("POST", "auth/jwt-nomad/role/%s" % job, {
@@ -319,3 +376,35 @@ def _get(url):
         return status, body
     except OSError:
         return None
+
+
+def test_docker_task_runs_as_a_container_with_its_secret_and_service(stack):
+    """The stand-in image (built by scripts/bootstrap.d/agents.sh) runs in the local Docker daemon."""
+    job_id = stack.run_job(DOCKER_JOB % {"image": STANDIN_IMAGE, "script": STANDIN_SCRIPT})
+    alloc = _wait(lambda: [a for a in stack.allocs(job_id) if a["ClientStatus"] in ("running", "failed")],
+                  timeout=60, what="running container")[0]
+    full = stack.alloc(alloc["ID"])
+    assert alloc["ClientStatus"] == "running", full["TaskStates"]
+    port = next(p["Value"] for p in full["AllocatedResources"]["Shared"]["Ports"] if p["Label"] == "http")
+    status, body = _wait(lambda: _get("http://127.0.0.1:%d/" % port), what="container answer")
+    assert status == 200
+    assert body == "stand-in: job=photos group=app task=photoprism greeting=s3cr3t-from-vault\n"
+    entry = _wait(lambda: http("GET", stack.consul + "/v1/health/service/photos?passing=true")[1],
+                  what="passing photos service")[0]
+    assert entry["Service"]["Port"] == port and entry["Service"]["Tags"] == ["traefik.enable=true"]
+    _wait(lambda: http("GET", "%s/v1/job/%s/deployment" % (stack.nomad, job_id))[1]["Status"] == "successful",
+          what="successful deployment")
+    assert http("DELETE", "%s/v1/job/%s" % (stack.nomad, job_id))[0] == 200
+    _wait(lambda: http("GET", stack.consul + "/v1/catalog/service/photos")[1] == [], what="deregistration")
+    _wait(lambda: subprocess.run(["docker", "ps", "-aq", "--filter", "label=com.hashicorp.nomad.alloc_id=%s"
+                                  % alloc["ID"]], capture_output=True, text=True).stdout.strip() == "",
+          what="container removal")
+
+
+def test_docker_task_with_a_missing_image_fails_without_pulling(stack):
+    hcl = DOCKER_JOB % {"image": "selfhost-homelab/not-built:1", "script": STANDIN_SCRIPT}
+    job_id = stack.run_job(hcl.replace('"photos"', '"nope"'))
+    alloc = _wait(lambda: [a for a in stack.allocs(job_id) if a["ClientStatus"] == "failed"], what="failed")[0]
+    events = stack.alloc(alloc["ID"])["TaskStates"]["photoprism"]["Events"]
+    assert any(e["Type"] == "Driver Failure" and "Failed to pull `selfhost-homelab/not-built:1`" in e["DriverError"]
+               for e in events), events

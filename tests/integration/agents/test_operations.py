@@ -46,8 +46,8 @@ def test_vault_snapshot_restore_and_restart_sealed(agent_bin, procs, tmp_path):
     status, snapshot = _raw("GET", base + "/sys/storage/raft/snapshot", headers=root)
     assert status == 200 and len(snapshot) > 0
     assert http("POST", base + "/kv/data/app", {"data": {"v": "two"}}, root)[0] == 200
-    status, _ = _raw("POST", base + "/sys/storage/raft/snapshot", snapshot, {**root, "Content-Type":
-                                                                               "application/octet-stream"})
+    octet = {**root, "Content-Type": "application/octet-stream"}
+    status, _ = _raw("POST", base + "/sys/storage/raft/snapshot", snapshot, octet)
     assert status == 204
     assert http("GET", base + "/kv/data/app", headers=root)[1]["data"]["data"] == {"v": "one"}
     # A snapshot needs a token allowed to take it.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 
@@ -30,6 +31,8 @@ def _runner(cfg: dict, data_dir: str | None):
     if not client.get("enabled") or not data_dir:
         return None
     drivers = tuple(d for d in ("raw_exec",) if (plugins.get(d) or {}).get("enabled"))
+    if "docker" in plugins and shutil.which("docker"):  # the docker driver: a plugin block and a docker CLI
+        drivers += ("docker",)
     if not drivers:
         return None
     from .client import ClientConfig, Runner

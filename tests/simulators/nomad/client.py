@@ -90,6 +90,7 @@ class Runner:
         self.sim = sim
         self.config = config
         self.procs: dict[tuple[str, str], subprocess.Popen] = {}
+        self.containers: dict[tuple[str, str], str] = {}
         self.services: dict[str, list[str]] = {}
         self.stopping: set[str] = set()
         os.makedirs(os.path.join(config.data_dir, "alloc"), exist_ok=True)
@@ -108,7 +109,7 @@ class Runner:
         threading.Thread(target=self._stop, args=(alloc_id,), daemon=True).start()
 
     def shutdown(self) -> None:
-        for alloc_id in {a for a, _t in self.procs}:
+        for alloc_id in {a for a, _t in self.procs} | {a for a, _t in self.containers}:
             self._stop(alloc_id, final=False)
 
     # ---- the allocation runner ------------------------------------------------
@@ -309,6 +310,8 @@ class Runner:
         self._update(alloc_id, name, Events=[_event("Template", "Template rendered")] if task.get("Templates")
                      else [])
         config = task.get("Config") or {}
+        if task.get("Driver") == "docker":
+            return self._start_docker(alloc_id, job, group, task, task_dir, alloc_dir, ports, env)
         command = self._interpolate(config.get("command"), env, self.config.meta)
         if not command:
             self._fail(alloc_id, name, [_event("Failed Validation", "missing command", fails=True)])
@@ -332,10 +335,69 @@ class Runner:
         threading.Thread(target=self._watch, args=(alloc_id, job, name, proc), daemon=True).start()
         return True
 
+    def _start_docker(self, alloc_id: str, job: dict, group: dict, task: dict, task_dir: str, alloc_dir: str,
+                      ports: list[dict], env: dict[str, str]) -> bool:
+        """Run a docker task as a container of the local daemon (never pulls: the image must exist)."""
+        from .server import _iso
+
+        name = task["Name"]
+        config = task.get("Config") or {}
+        image = config.get("image") or ""
+        inspect = subprocess.run(["docker", "image", "inspect", image], capture_output=True, text=True, timeout=60)
+        if inspect.returncode != 0:
+            message = "Failed to pull `%s`: the image is not in the local Docker daemon (the simulator never pulls)" \
+                % image
+            self._fail(alloc_id, name, [_event("Driver Failure", message, fails=True, DriverError=message),
+                                        _event("Not Restarting", "Error was unrecoverable", fails=True)])
+            return False
+        # Inside the container the task sees Nomad's docker paths.
+        inner = dict(env, NOMAD_ALLOC_DIR="/alloc", NOMAD_TASK_DIR="/local", NOMAD_SECRETS_DIR="/secrets")
+        argv = ["docker", "run", "-d", "--name", "%s-%s" % (name, alloc_id),
+                "--label", "com.hashicorp.nomad.alloc_id=%s" % alloc_id,
+                "-v", "%s:/alloc" % os.path.join(alloc_dir, "alloc"),
+                "-v", "%s:/local" % os.path.join(task_dir, "local"),
+                "-v", "%s:/secrets" % os.path.join(task_dir, "secrets")]
+        by_label = {p["Label"]: p for p in ports}
+        for label in config.get("ports") or []:
+            port = by_label.get(label)
+            if port is None:
+                message = "Failed to create container configuration for image \"%s\": port label \"%s\" not found" % (
+                    image, label)
+                self._fail(alloc_id, name, [_event("Driver Failure", message, fails=True, DriverError=message)])
+                return False
+            inside = port["To"] or port["Value"]
+            argv += ["-p", "127.0.0.1:%d:%d" % (port["Value"], inside)]
+            inner["NOMAD_PORT_%s" % label.replace("-", "_")] = str(inside)
+        for key, value in sorted(inner.items()):
+            argv += ["-e", "%s=%s" % (key, value)]
+        entrypoint = config.get("entrypoint") or []
+        if entrypoint:
+            argv += ["--entrypoint", entrypoint[0]]
+        argv.append(image)
+        argv += entrypoint[1:]
+        if config.get("command"):
+            argv.append(self._interpolate(config["command"], inner, self.config.meta))
+        argv += self._interpolate(list(config.get("args") or []), inner, self.config.meta)
+        started = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        if started.returncode != 0:
+            message = "Failed to start container: %s" % started.stderr.strip()
+            self._fail(alloc_id, name, [_event("Driver Failure", message, fails=True, DriverError=message)])
+            return False
+        container = started.stdout.strip()
+        self.containers[(alloc_id, name)] = container
+        self._update(alloc_id, name, State="running", StartedAt=_iso(time.time()),
+                     Events=[_event("Driver", "Downloading image"), _event("Started", "Task started by client")])
+        proc = subprocess.Popen(["docker", "wait", container], stdout=subprocess.PIPE, text=True)
+        threading.Thread(target=self._watch, args=(alloc_id, job, name, proc), daemon=True).start()
+        return True
+
     def _watch(self, alloc_id: str, job: dict, name: str, proc: subprocess.Popen) -> None:
         from .server import _iso
 
         code = proc.wait()
+        if (alloc_id, name) in self.containers:  # `docker wait` prints the container's exit code
+            out = proc.stdout.read().strip() if proc.stdout else ""
+            code = int(out) if out.lstrip("-").isdigit() else code
         if alloc_id in self.stopping:
             return
         events = [_event("Terminated", "Exit Code: %d" % code, exit_code=code)]
@@ -438,6 +500,14 @@ class Runner:
         from .server import _iso
 
         self._deregister(alloc_id)
+        for key in [k for k in list(self.containers) if k[0] == alloc_id]:
+            container = self.containers.pop(key)
+            subprocess.run(["docker", "stop", "-t", "5", container], capture_output=True, timeout=60)
+            subprocess.run(["docker", "rm", "-f", container], capture_output=True, timeout=60)
+            if final:
+                self._update(alloc_id, key[1], State="dead", FinishedAt=_iso(time.time()),
+                             Events=[_event("Killing", "Sent interrupt. Waiting 5s before force killing"),
+                                     _event("Killed", "Task successfully killed")])
         names = [t for a, t in list(self.procs) if a == alloc_id]
         for name in names:
             proc = self.procs.pop((alloc_id, name))
