@@ -408,3 +408,19 @@ def test_docker_task_with_a_missing_image_fails_without_pulling(stack):
     events = stack.alloc(alloc["ID"])["TaskStates"]["photoprism"]["Events"]
     assert any(e["Type"] == "Driver Failure" and "Failed to pull `selfhost-homelab/not-built:1`" in e["DriverError"]
                for e in events), events
+
+
+def test_constraints_on_client_meta_are_honoured(stack):
+    ingress = 'constraint {\n    attribute = "${meta.ingress}"\n    value     = "true"\n  }'
+    job_id = stack.run_job(BATCH_JOB % {"name": "on-ingress", "periodic": ingress, "append": APPEND})
+    _wait(lambda: [a for a in stack.allocs(job_id) if a["ClientStatus"] == "complete"], what="placed and complete")
+
+    attic = 'constraint {\n    attribute = "${meta.zone}"\n    value     = "attic"\n  }'
+    job_id = stack.run_job(BATCH_JOB % {"name": "in-attic", "periodic": attic, "append": APPEND})
+    time.sleep(0.5)
+    assert stack.allocs(job_id) == []
+    status, evals = http("GET", "%s/v1/job/%s/evaluations" % (stack.nomad, job_id))
+    placed = [e for e in evals if e.get("FailedTGAllocs")]
+    assert placed, evals
+    assert placed[0]["FailedTGAllocs"]["run"]["ConstraintFiltered"] == {"${meta.zone} = attic": 1}
+    assert any(e["Status"] == "blocked" for e in evals)

@@ -99,6 +99,55 @@ class Runner:
         drivers = {t.get("Driver") for g in job.get("TaskGroups") or [] for t in g.get("Tasks") or []}
         return bool(drivers) and drivers <= set(self.config.drivers)
 
+    def node_value(self, target: str) -> str | None:
+        """The value of a constraint target on this node (None: not set)."""
+        import re
+
+        match = re.fullmatch(r"\$\{(.+)\}", target or "")
+        if not match:
+            return target
+        name = match.group(1)
+        if name.startswith("meta."):
+            return self.config.meta.get(name[5:])
+        known = {"node.datacenter": self.sim.datacenter, "node.unique.name": self.sim.node_name,
+                 "node.unique.id": self.sim.node_id, "node.region": self.sim.region, "node.class": "",
+                 "node.pool": "default", "attr.kernel.name": "linux", "attr.cpu.arch": "amd64",
+                 "attr.os.name": "debian", "attr.driver.raw_exec": "1" if "raw_exec" in self.config.drivers else None,
+                 "attr.driver.docker": "1" if "docker" in self.config.drivers else None}
+        return known.get(name, "")
+
+    def unmet_constraints(self, job: dict, group: dict) -> str:
+        """The first constraint of the job or group (or its tasks) this node does not meet, as Nomad names it."""
+        import re
+
+        constraints = (job.get("Constraints") or []) + (group.get("Constraints") or [])
+        for task in group.get("Tasks") or []:
+            constraints += task.get("Constraints") or []
+        for con in constraints:
+            op = con.get("Operand") or "="
+            left, right = self.node_value(con.get("LTarget", "")), con.get("RTarget", "")
+            if op in ("=", "==", "is"):
+                ok = left is not None and left == right
+            elif op in ("!=", "not"):
+                ok = left != right
+            elif op == "regexp":
+                ok = left is not None and re.search(right, left) is not None
+            elif op == "is_set":
+                ok = left not in (None, "")
+            elif op == "is_not_set":
+                ok = left in (None, "")
+            elif op in ("set_contains", "set_contains_all"):
+                have = {v.strip() for v in (left or "").split(",")}
+                ok = all(v.strip() in have for v in right.split(","))
+            elif op == "set_contains_any":
+                have = {v.strip() for v in (left or "").split(",")}
+                ok = any(v.strip() in have for v in right.split(","))
+            else:  # distinct_hosts, distinct_property, version, semver, lexical order: not evaluated
+                ok = True
+            if not ok:
+                return "%s %s %s" % (con.get("LTarget", ""), op, right)
+        return ""
+
     # ---- lifecycle, called by NomadSim under its lock -------------------------------
     def start(self, alloc: dict, job: dict) -> None:
         alloc["_outcome"] = "real"

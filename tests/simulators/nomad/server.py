@@ -358,7 +358,18 @@ class NomadSim(App):
                 "CreateTime": _now_ns(), "ModifyTime": _now_ns()}
         outcome, failure = self._outcome(job["ID"], job)
         real = self.runner is not None and self.runner.handles(job)
+        failed_groups = {}
         for group in job["TaskGroups"]:
+            if self.runner is not None:
+                unmet = self.runner.unmet_constraints(job, group)
+                if unmet:  # this one node is filtered out: nothing placed, a blocked evaluation
+                    failed_groups[group["Name"]] = {
+                        "NodesEvaluated": 1, "NodesFiltered": 1, "NodesInPool": 1, "NodesAvailable": {
+                            self.datacenter: 1}, "ClassFiltered": None, "ConstraintFiltered": {unmet: 1},
+                        "NodesExhausted": 0, "ClassExhausted": None, "DimensionExhausted": None,
+                        "QuotaExhausted": None, "ResourcesExhausted": None, "Scores": None, "AllocationTime": 0,
+                        "CoalescedFailures": group["Count"] - 1}
+                    continue
             # One client node: a system job places one allocation per group on it.
             count = 1 if job["Type"] in ("system", "sysbatch") else group["Count"]
             for i in range(count):
@@ -381,6 +392,12 @@ class NomadSim(App):
                     "_batch": batch}
                 if real:
                     self.runner.start(self.allocs[aid], copy.deepcopy(job))
+        if failed_groups:
+            blocked = dict(ev, ID=str(uuid.uuid4()), Status="blocked", TriggeredBy=trigger,
+                           StatusDescription="created to place remaining allocations", FailedTGAllocs=None,
+                           PreviousEval=ev["ID"])
+            self.evals[blocked["ID"]] = blocked
+            ev["FailedTGAllocs"], ev["BlockedEval"] = failed_groups, blocked["ID"]
         return ev["ID"]
 
     # ---- routes -------------------------------------------------------------
