@@ -26,7 +26,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def http(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 5.0):
+def http(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 15.0):
     """(status, parsed JSON or text) of one request; HTTP errors are answers too."""
     data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})

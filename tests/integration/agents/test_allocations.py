@@ -199,7 +199,12 @@ def _wait(predicate, timeout=30.0, interval=0.2, what="condition"):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        last = predicate()
+        try:
+            last = predicate()
+        except OSError as exc:  # a busy server answering late is retried until the deadline
+            last = exc
+            time.sleep(interval)
+            continue
         if last:
             return last
         time.sleep(interval)
