@@ -1,8 +1,8 @@
 """Build the ``nomad`` and ``vault`` executables from the simulators and pack them as releases.
 
 Each executable is a Python zip application (``#!/usr/bin/env python3`` + a zip)
-carrying the simulators and their pure-Python dependencies (python-hcl2, lark,
-PyJWT) plus cryptography. On first run it unpacks itself into a directory keyed
+carrying the simulators and their dependencies (python-hcl2, lark, regex, PyJWT,
+cryptography, cffi: the compiled ones for the packing Python's version, 3.11). On first run it unpacks itself into a directory keyed
 by its own hash (``$HOMELAB_SIM_UNPACK_DIR`` or ``$TMPDIR/homelab-sim-UID``) and
 runs from there, because python-hcl2 reads its grammar from a file.
 
@@ -26,7 +26,7 @@ PRODUCTS = {
     "nomad": "tests/simulators/nomad/server.py",
     "vault": "tests/simulators/vault/app.py",
 }
-DEPENDENCIES = ("hcl2", "lark", "regex", "jwt", "cryptography")
+DEPENDENCIES = ("hcl2", "lark", "regex", "jwt", "cryptography", "cffi", "_cffi_backend")
 EPOCH = (2020, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the same zip
 
 BOOT = '''\
@@ -90,9 +90,13 @@ def executable(repo: str, product: str) -> bytes:
         _add_tree(zf, os.path.join(repo, "tests", "simulators"), "simulators/")
         for dep in DEPENDENCIES:
             spec = importlib.util.find_spec(dep)
-            if spec is None or not spec.submodule_search_locations:
+            if spec is None:
                 raise SystemExit("pack: the dependency %s is not installed in this Python" % dep)
-            _add_tree(zf, list(spec.submodule_search_locations)[0], dep + "/")
+            if spec.submodule_search_locations:
+                _add_tree(zf, list(spec.submodule_search_locations)[0], dep + "/")
+            else:  # a single-file (extension) module such as _cffi_backend
+                with open(spec.origin, "rb") as fh:
+                    _add(zf, os.path.basename(spec.origin), fh.read(), 0o755)
     return b"#!/usr/bin/env python3\n" + buf.getvalue()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import sys
 
 import pytest
 
@@ -110,3 +111,13 @@ def test_unpacked_vault_starts_sealed_from_a_config_file_and_unseals(agent_bin, 
     assert status == 200 and seal["sealed"] is False
     status, health = http("GET", base + "/sys/health")
     assert status == 200 and health["version"] == version.stdout.split()[1][1:]
+
+
+@pytest.mark.parametrize("product", PRODUCTS)
+def test_executables_carry_their_dependencies(agent_bin, tmp_path, product):
+    """Run without any site-packages (python -S): everything the agent imports is inside the executable."""
+    result = subprocess.run([sys.executable, "-S", str(agent_bin / product), "version"], capture_output=True,
+                            text=True, timeout=60, check=False,
+                            env={"PATH": "/usr/bin:/bin", "HOMELAB_SIM_UNPACK_DIR": str(tmp_path / "unpack")})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("%s v" % product.capitalize())
