@@ -3,7 +3,7 @@
 Each executable is a Python zip application (``#!/usr/bin/env python3`` + a zip)
 carrying the simulators and their dependencies (python-hcl2, lark, regex, PyJWT,
 cryptography, cffi: the compiled ones for the packing Python's version, 3.11). On first run it unpacks itself into a directory keyed
-by its own hash (``$HOMELAB_SIM_UNPACK_DIR`` or ``$TMPDIR/homelab-sim-UID``) and
+by its own hash (``$HOMELAB_SIM_UNPACK_DIR`` or ``/var/tmp/homelab-sim-UID``) and
 runs from there, because python-hcl2 reads its grammar from a file.
 
 The release layout is HashiCorp's (releases.hashicorp.com): one directory per
@@ -36,8 +36,9 @@ def _unpacked():
     archive = os.path.dirname(os.path.abspath(__file__))
     with open(archive, "rb") as fh:
         digest = hashlib.sha256(fh.read()).hexdigest()[:16]
+    # Not /tmp: it is often mounted noexec (Docker's --tmpfs is), and the bundled .so files must load.
     base = os.environ.get("HOMELAB_SIM_UNPACK_DIR") or os.path.join(
-        tempfile.gettempdir(), "homelab-sim-%%d" %% os.getuid())
+        "/var/tmp" if os.access("/var/tmp", os.W_OK) else tempfile.gettempdir(), "homelab-sim-%%d" %% os.getuid())
     target = os.path.join(base, digest)
     if not os.path.isdir(target):
         os.makedirs(base, mode=0o700, exist_ok=True)
