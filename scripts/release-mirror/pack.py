@@ -2,9 +2,10 @@
 
 Each executable is a Python zip application (``#!/usr/bin/env python3`` + a zip)
 carrying the simulators and their dependencies (python-hcl2, lark, regex, PyJWT,
-cryptography, cffi: the compiled ones for the packing Python's version, 3.11). On first run it unpacks itself into a directory keyed
-by its own hash (``$HOMELAB_SIM_UNPACK_DIR`` or ``/var/tmp/homelab-sim-UID``) and
-runs from there, because python-hcl2 reads its grammar from a file.
+cryptography, cffi: the compiled ones for the packing Python's version, 3.11).
+On first run it unpacks itself into a directory keyed by its own hash
+(``$HOMELAB_SIM_UNPACK_DIR`` or ``/var/tmp/homelab-sim-UID``) and runs from
+there, because python-hcl2 reads its grammar from a file.
 
 The release layout is HashiCorp's (releases.hashicorp.com): one directory per
 product and version, a zip holding one executable, ``<p>_<v>_SHA256SUMS`` and an
