@@ -1,9 +1,8 @@
 """``python -m tests.simulators.nomad agent -dev [flags]``: the simulator as a process.
 
 Flags follow ``nomad agent``: ``-dev``, ``-bind ADDR``, ``-http-port N`` (our
-addition; the real agent takes ports from the config), ``-config FILE`` (HCL:
-``bind_addr``, ``ports { http }``, ``data_dir``, ``region``, ``datacenter``,
-``name``, ``acl { enabled }``, ``vault { default_identity {} }``),
+addition; the real agent takes ports from the config), ``-config FILE|DIR`` (agent HCL or
+JSON, checked against the keys Nomad accepts: see config.py),
 ``-data-dir DIR`` (state survives restarts), ``-acl-enabled``, ``-region``,
 ``-dc``, ``-node``, ``-log-requests FILE`` (JSON lines). ``nomad version`` prints a version.
 """
@@ -12,36 +11,58 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 
-import hcl2
-
 from ..base import SimServer
-from . import jobspec
+from . import config as agentconfig
 from .server import VERSION, NomadSim
 
 
-def _config(path: str) -> dict:
-    with open(path, encoding="utf-8") as fh:
-        tree = hcl2.loads(fh.read(), serialization_options=jobspec._OPTS)
-    ctx = jobspec._Ctx("", {})
-    out: dict = {}
+def _first(cfg: dict, block: str) -> dict:
+    return (cfg.get(block) or [{}])[0]
 
-    def val(v):
-        return jobspec.value(v, ctx, "config")
 
-    for key in ("bind_addr", "data_dir", "region", "datacenter", "name"):
-        if key in tree:
-            out[key] = val(tree[key])
-    for block in tree.get("ports", []):
-        if "http" in block:
-            out["http_port"] = int(val(block["http"]))
-    for block in tree.get("acl", []):
-        out["acl"] = bool(val(block.get("enabled", False)))
-    for block in tree.get("vault", []):
-        out["vault_default_identity"] = "default_identity" in block
-    return out
+def _runner(cfg: dict, data_dir: str | None):
+    """A factory for the client runner when the agent is a client with raw_exec enabled, else None."""
+    client = _first(cfg, "client")
+    plugins = {p["__label__"]: (p.get("config") or [{}])[0] for p in cfg.get("plugin") or []}
+    if not client.get("enabled") or not data_dir:
+        return None
+    drivers = tuple(d for d in ("raw_exec",) if (plugins.get(d) or {}).get("enabled"))
+    if "docker" in plugins and shutil.which("docker"):  # the docker driver: a plugin block and a docker CLI
+        drivers += ("docker",)
+    if not drivers:
+        return None
+    from .client import ClientConfig, Runner
+
+    vault, consul = _first(cfg, "vault"), _first(cfg, "consul")
+    consul_addr = consul.get("address", "127.0.0.1:8500") if cfg.get("consul") else ""
+    if consul_addr and "://" not in consul_addr:
+        consul_addr = ("https://" if consul.get("ssl") else "http://") + consul_addr
+    meta = client.get("meta") or {}
+    if isinstance(meta, list):
+        meta = meta[0] if meta else {}
+    config = ClientConfig(data_dir=data_dir, vault_addr=vault.get("address", "") if vault.get("enabled") else "",
+                          vault_jwt_path=vault.get("jwt_auth_backend_path", "jwt-nomad"), consul_addr=consul_addr,
+                          consul_token=consul.get("token", ""), meta={k: str(v) for k, v in meta.items()},
+                          drivers=drivers)
+    return lambda sim: Runner(sim, config)
+
+
+def _tls_context(cfg: dict):
+    tls = _first(cfg, "tls")
+    if not tls.get("http"):
+        return None
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls["cert_file"], tls["key_file"])
+    if tls.get("verify_https_client") and tls.get("ca_file"):
+        context.load_verify_locations(tls["ca_file"])
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,22 +87,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-log-requests", default=None)
     parser.add_argument("-settle-seconds", type=float, default=0.3)
     args = parser.parse_args(argv[1:])
-    cfg: dict = {}
-    for path in args.config:
-        # Like nomad: -config takes a file or a directory of *.hcl files (loaded in name order).
-        files = [os.path.join(path, f) for f in sorted(os.listdir(path)) if f.endswith(".hcl")] \
-            if os.path.isdir(path) else [path]
-        for file in files:
-            cfg.update(_config(file))
-    bind = args.bind or cfg.get("bind_addr") or "127.0.0.1"
-    port = args.http_port if args.http_port is not None else cfg.get("http_port", 4646)
-    sim = NomadSim(acl_enabled=args.acl_enabled or cfg.get("acl", False),
+    # Like nomad: -config takes files and directories of *.hcl / *.json (name order);
+    # an unknown or invalid setting stops the agent before it starts.
+    try:
+        cfg = agentconfig.read(args.config)
+        data_dir = args.data_dir or cfg.get("data_dir")
+        agentconfig.check(cfg, args.dev, data_dir)
+        ssl_context = _tls_context(cfg)
+        if data_dir:
+            os.makedirs(data_dir, mode=0o700, exist_ok=True)
+    except (agentconfig.ConfigError, OSError) as exc:
+        print("==> %s" % exc, file=sys.stderr)
+        return 1
+    bind = args.bind or _first(cfg, "addresses").get("http") or cfg.get("bind_addr") or "127.0.0.1"
+    port = args.http_port if args.http_port is not None else _first(cfg, "ports").get("http", 4646)
+    vault = _first(cfg, "vault")
+    sim = NomadSim(acl_enabled=args.acl_enabled or bool(_first(cfg, "acl").get("enabled")),
                    region=args.region or cfg.get("region", "global"),
                    datacenter=args.dc or cfg.get("datacenter", "dc1"),
                    node_name=args.node or cfg.get("name", "sim-node"),
-                   vault_default_identity=cfg.get("vault_default_identity", True),
-                   data_dir=args.data_dir or cfg.get("data_dir"), settle_seconds=args.settle_seconds)
-    server = SimServer(sim, host=bind, port=port, log_path=args.log_requests)
+                   vault_default_identity=("default_identity" in vault) if vault else True,
+                   data_dir=data_dir, settle_seconds=args.settle_seconds)
+    sim.agent_config = cfg
+    runner = _runner(cfg, data_dir)
+    if runner is not None:
+        sim.attach_runner(runner(sim))
+    server = SimServer(sim, host=bind, port=port, log_path=args.log_requests, ssl_context=ssl_context)
 
     def _on_term(signum, frame):
         raise KeyboardInterrupt()
@@ -95,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         server.stop()
+        if sim.runner is not None:
+            sim.runner.shutdown()
     return 0
 
 

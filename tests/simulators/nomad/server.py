@@ -54,8 +54,68 @@ class NomadSim(App):
         self.variables: dict[tuple[str, str], dict] = {}
         self.namespaces: dict[str, dict] = {"default": self._ns_obj("default", "Default shared namespace")}
         self.host_volumes: dict[str, dict] = {}
+        self.runner: Any = None  # a client.Runner when allocations run for real (attach_runner)
+        self._signing_key: Any = None
         self._load()
         self._routes()
+
+    # ---- the client: allocations run for real -----------------------------------
+    def attach_runner(self, runner: Any) -> None:
+        """Run allocations of the jobs ``runner`` handles for real (see client.py).
+
+        Allocations that were running before a restart are placed again, since the
+        simulator does not re-attach to the processes of a previous run."""
+        with self.lock:
+            self.runner = runner
+            for alloc in list(self.allocs.values()):
+                if alloc.get("_outcome") == "real" and alloc["DesiredStatus"] == "run" and \
+                        alloc["ClientStatus"] in ("pending", "running"):
+                    alloc["ClientStatus"], alloc["ClientDescription"] = "lost", "alloc is lost since its node restarted"
+                    job = self._get_job(alloc["Namespace"], alloc["JobID"])
+                    if job is not None and not job.get("Stop"):
+                        self._evaluate(job, "node-update")
+
+    def _key(self) -> Any:
+        """The agent's workload identity signing key (RSA, RS256 like Nomad's keyring), kept in the data dir."""
+        if self._signing_key is None:
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric import rsa
+
+            path = os.path.join(self.data_dir, "sim-keyring.pem") if self.data_dir else None
+            if path and os.path.exists(path):
+                with open(path, "rb") as fh:
+                    self._signing_key = serialization.load_pem_private_key(fh.read(), None)
+            else:
+                self._signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                if path:
+                    os.makedirs(self.data_dir, exist_ok=True)
+                    with open(path, "wb") as fh:
+                        fh.write(self._signing_key.private_bytes(serialization.Encoding.PEM,
+                                                                 serialization.PrivateFormat.PKCS8,
+                                                                 serialization.NoEncryption()))
+                    os.chmod(path, 0o600)
+        return self._signing_key
+
+    def _key_id(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
+        der = self._key().public_key().public_bytes(serialization.Encoding.DER,
+                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
+        return str(uuid.uuid5(uuid.NAMESPACE_OID, der.hex()))
+
+    def sign_identity(self, job: dict, group: dict, task: dict, alloc_id: str, identity: dict) -> str:
+        """A workload identity JWT with Nomad 1.10's claims, signed RS256 with the agent's key."""
+        import jwt as pyjwt
+
+        now = int(time.time())
+        ttl = int((identity.get("TTL") or 0) / 10**9) or 3600
+        claims = {"nomad_namespace": job["Namespace"], "nomad_job_id": job.get("ParentID") or job["ID"],
+                  "nomad_allocation_id": alloc_id, "nomad_task": task["Name"],
+                  "sub": "%s:%s:%s:%s:%s:%s" % (self.region, job["Namespace"], job.get("ParentID") or job["ID"],
+                                                group["Name"], task["Name"], identity.get("Name", "default")),
+                  "aud": identity.get("Audience") or ["nomad.io"], "iat": now, "nbf": now, "exp": now + ttl,
+                  "jti": str(uuid.uuid4())}
+        return pyjwt.encode(claims, self._key(), algorithm="RS256", headers={"kid": self._key_id()})
 
     # ---- plumbing ---------------------------------------------------------
     def error_response(self, status: int, body: Any) -> Response:
@@ -78,11 +138,7 @@ class NomadSim(App):
         path = self._state_file()
         if not path:
             return
-        state = {"index": self.index, "jobs": [[list(k), v] for k, v in self.jobs.items()],
-                 "evals": self.evals, "deployments": self.deployments, "allocs": self.allocs,
-                 "tokens": self.tokens, "acl_bootstrapped": self.acl_bootstrapped,
-                 "variables": [[list(k), v] for k, v in self.variables.items()],
-                 "namespaces": self.namespaces, "host_volumes": self.host_volumes}
+        state = self._state()
         tmp = path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(state, fh)
@@ -94,12 +150,7 @@ class NomadSim(App):
             return
         with open(path, encoding="utf-8") as fh:
             state = json.load(fh)
-        self.index = state["index"]
-        self.jobs = {tuple(k): v for k, v in state["jobs"]}
-        self.evals, self.deployments, self.allocs = state["evals"], state["deployments"], state["allocs"]
-        self.tokens, self.acl_bootstrapped = state["tokens"], state["acl_bootstrapped"]
-        self.variables = {tuple(k): v for k, v in state["variables"]}
-        self.namespaces, self.host_volumes = state["namespaces"], state["host_volumes"]
+        self._apply_state(state)
 
     def dispatch(self, request: Request) -> Response:
         with self.lock:
@@ -280,6 +331,8 @@ class NomadSim(App):
                 if alloc["ClientStatus"] in ("pending", "running"):
                     alloc["ClientStatus"] = "complete"
                 alloc["ModifyIndex"] = idx
+                if self.runner is not None and alloc.get("_outcome") == "real":
+                    self.runner.stop(alloc["ID"])
         for dep in self.deployments.values():
             if dep["JobID"] == job["ID"] and dep["Namespace"] == job["Namespace"] and dep["Status"] == "running":
                 dep["Status"], dep["StatusDescription"] = "cancelled", "Cancelled due to newer version of job"
@@ -304,8 +357,22 @@ class NomadSim(App):
                 "EvalPriority": job["Priority"], "CreateIndex": idx, "ModifyIndex": idx,
                 "CreateTime": _now_ns(), "ModifyTime": _now_ns()}
         outcome, failure = self._outcome(job["ID"], job)
+        real = self.runner is not None and self.runner.handles(job)
+        failed_groups = {}
         for group in job["TaskGroups"]:
-            for i in range(group["Count"]):
+            if self.runner is not None:
+                unmet = self.runner.unmet_constraints(job, group)
+                if unmet:  # this one node is filtered out: nothing placed, a blocked evaluation
+                    failed_groups[group["Name"]] = {
+                        "NodesEvaluated": 1, "NodesFiltered": 1, "NodesInPool": 1, "NodesAvailable": {
+                            self.datacenter: 1}, "ClassFiltered": None, "ConstraintFiltered": {unmet: 1},
+                        "NodesExhausted": 0, "ClassExhausted": None, "DimensionExhausted": None,
+                        "QuotaExhausted": None, "ResourcesExhausted": None, "Scores": None, "AllocationTime": 0,
+                        "CoalescedFailures": group["Count"] - 1}
+                    continue
+            # One client node: a system job places one allocation per group on it.
+            count = 1 if job["Type"] in ("system", "sysbatch") else group["Count"]
+            for i in range(count):
                 aid = str(uuid.uuid4())
                 self.allocs[aid] = {
                     "ID": aid, "EvalID": ev["ID"], "Name": "%s.%s[%d]" % (job["ID"], group["Name"], i),
@@ -323,6 +390,14 @@ class NomadSim(App):
                     "CreateTime": _now_ns(), "ModifyTime": _now_ns(),
                     "_settle_at": time.time() + self.settle_seconds, "_outcome": outcome, "_failure": failure,
                     "_batch": batch}
+                if real:
+                    self.runner.start(self.allocs[aid], copy.deepcopy(job))
+        if failed_groups:
+            blocked = dict(ev, ID=str(uuid.uuid4()), Status="blocked", TriggeredBy=trigger,
+                           StatusDescription="created to place remaining allocations", FailedTGAllocs=None,
+                           PreviousEval=ev["ID"])
+            self.evals[blocked["ID"]] = blocked
+            ev["FailedTGAllocs"], ev["BlockedEval"] = failed_groups, blocked["ID"]
         return ev["ID"]
 
     # ---- routes -------------------------------------------------------------
@@ -334,6 +409,9 @@ class NomadSim(App):
         r("GET", "/v1/agent/health", lambda q: Response(200, {"server": {"ok": True, "message": "ok"}}))
         r("GET", "/v1/agent/members", self.agent_members)
         r("GET", "/.well-known/jwks.json", self.jwks)
+        r("GET", "/v1/operator/snapshot", self.snapshot_save)
+        r("PUT", "/v1/operator/snapshot", self.snapshot_restore)
+        r("POST", "/v1/operator/snapshot", self.snapshot_restore)
         r("POST", "/v1/acl/bootstrap", self.acl_bootstrap)
         r("PUT", "/v1/acl/bootstrap", self.acl_bootstrap)
         r("GET", "/v1/acl/token/self", self.acl_token_self)
@@ -397,11 +475,47 @@ class NomadSim(App):
         return Response(200, {"ServerName": self.node_name, "ServerRegion": self.region,
                               "ServerDC": self.datacenter, "Members": [member]})
 
+    def _state(self) -> dict:
+        return {"index": self.index, "jobs": [[list(k), v] for k, v in self.jobs.items()],
+                "evals": self.evals, "deployments": self.deployments, "allocs": self.allocs,
+                "tokens": self.tokens, "acl_bootstrapped": self.acl_bootstrapped,
+                "variables": [[list(k), v] for k, v in self.variables.items()],
+                "namespaces": self.namespaces, "host_volumes": self.host_volumes}
+
+    def snapshot_save(self, request: Request) -> Response:
+        """The server state as a gzipped archive (Nomad's is a gzipped tar of the raft snapshot)."""
+        import gzip
+
+        data = gzip.compress(json.dumps({"format": "nomad-sim-snapshot-1", "version": VERSION,
+                                         "state": self._state()}).encode())
+        return Response(200, data, {"Content-Type": "application/octet-stream", "X-Nomad-Index": str(self.index)})
+
+    def snapshot_restore(self, request: Request) -> Response:
+        import gzip
+
+        try:
+            state = json.loads(gzip.decompress(request.body))["state"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise HTTPError(500, "failed to read snapshot: gzip: invalid header") from None
+        self._apply_state(state)
+        return Response(200, None)
+
+    def _apply_state(self, state: dict) -> None:
+        self.index = state["index"]
+        self.jobs = {tuple(k): v for k, v in state["jobs"]}
+        self.evals, self.deployments, self.allocs = state["evals"], state["deployments"], state["allocs"]
+        self.tokens, self.acl_bootstrapped = state["tokens"], state["acl_bootstrapped"]
+        self.variables = {tuple(k): v for k, v in state["variables"]}
+        self.namespaces, self.host_volumes = state["namespaces"], state["host_volumes"]
+
     def jwks(self, request: Request) -> Response:
-        key = base64.urlsafe_b64encode(uuid.uuid5(uuid.NAMESPACE_DNS, self.node_name).bytes * 2).rstrip(b"=")
-        return Response(200, {"keys": [{"kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA",
-                                        "kid": str(uuid.uuid5(uuid.NAMESPACE_URL, self.node_name)),
-                                        "x": key.decode()}]})
+        numbers = self._key().public_key().public_numbers()
+
+        def b64(n: int) -> str:
+            return base64.urlsafe_b64encode(n.to_bytes((n.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
+
+        return Response(200, {"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": self._key_id(),
+                                        "n": b64(numbers.n), "e": b64(numbers.e)}]})
 
     def acl_bootstrap(self, request: Request) -> Response:
         if not self.acl_enabled:

@@ -549,6 +549,50 @@ class VaultApp(App):
             return self._unseal(req)
         raise _err(404, "")
 
+    def _raft_snapshot(self, force: bool, method: str, req: Request) -> Response:
+        """Snapshot save (GET) and restore (POST): the barrier-encrypted state and the seal configuration,
+        gzipped. A restore must be made with the same barrier key unless forced; a forced restore takes
+        the snapshot's seal and seals the server (unseal with the snapshot's keys)."""
+        import gzip
+
+        assert self.core is not None and self.barrier_key is not None and self.seal_conf is not None
+        if method == "GET" and not force:
+            nonce = secrets.token_bytes(12)
+            blob = AESGCM(self.barrier_key).encrypt(nonce, json.dumps(self.core).encode(), b"vault-sim-barrier")
+            snap = {"format": "vault-sim-snapshot-1", "version": VERSION,
+                    "seal": {k: v for k, v in self.seal_conf.items() if k != "barrier"},
+                    "barrier": base64.b64encode(nonce + blob).decode()}
+            return Response(200, gzip.compress(json.dumps(snap).encode()),
+                            {"Content-Type": "application/octet-stream"})
+        if method not in ("POST", "PUT"):
+            raise _err(405, "unsupported operation")
+        try:
+            snap = json.loads(gzip.decompress(req.body))
+            raw = base64.b64decode(snap["barrier"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise _err(500, "failed to restore snapshot: unexpected EOF")
+        try:
+            core = json.loads(AESGCM(self.barrier_key).decrypt(raw[:12], raw[12:], b"vault-sim-barrier"))
+        except Exception:
+            if not force:
+                raise _err(400, "failed to restore snapshot: failed to decrypt keyring: cipher: message "
+                                "authentication failed; this snapshot is from a different cluster "
+                                "(use sys/storage/raft/snapshot-force)")
+            self.seal_conf = {**snap["seal"], "barrier": snap["barrier"]}
+            self._write_state_file()
+            self.seal()
+            return Response(204)
+        self.core = core
+        self._save()
+        return Response(204)
+
+    def _write_state_file(self) -> None:
+        if self._state_path:
+            tmp = self._state_path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(self.seal_conf, fh)
+            os.replace(tmp, self._state_path)
+
     def _health(self, req: Request) -> Response:
         q = req.query
 
@@ -654,6 +698,8 @@ class VaultApp(App):
 
     def _sys(self, path: str, method: str, req: Request, token: dict, acl: acl_policy.ACL) -> Response:
         assert self.core is not None
+        if path in ("sys/storage/raft/snapshot", "sys/storage/raft/snapshot-force"):
+            return self._raft_snapshot(path.endswith("-force"), method, req)
         if path == "sys/seal":
             if method != "POST":
                 raise _err(405, "unsupported operation")

