@@ -8,9 +8,9 @@ import pytest
 from ansible_collections.selfhost.homelab.plugins.module_utils._zfs_parse import (
     nicebytes,
     normalize_value,
-    parse_json_scan,
     parse_blkid,
     parse_import_list,
+    parse_json_scan,
     parse_properties,
     parse_scan,
     parse_status,
