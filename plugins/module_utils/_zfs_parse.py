@@ -27,6 +27,7 @@ __metaclass__ = type
 
 import json
 import re
+import time
 
 ROLES = ("data", "log", "cache", "spare", "special", "dedup")
 # Section headers of `zpool status` and the role each one holds.
@@ -238,12 +239,89 @@ def _json_vdev(v):
     return vdev
 
 
+def nicebytes(num):
+    """Bytes as OpenZFS's zfs_nicebytes() prints them in `zpool status` (0B, 18K, 1.21M)."""
+    num = int(num)
+    units = "BKMGTPE"
+    index, n = 0, num
+    while n >= 1024 and index < len(units) - 1:
+        n //= 1024
+        index += 1
+    if index == 0 or num % (1024 ** index) == 0:
+        return "%d%s" % (n, units[index])
+    for precision in (2, 1, 0):
+        out = "%.*f%s" % (precision, float(num) / 1024 ** index, units[index])
+        if len(out) <= 5:
+            break
+    return out
+
+
+def _dhms(secs):
+    """Seconds as `zpool status` prints a scan's duration (secs_to_dhms)."""
+    secs = max(int(secs), 0)
+    days, rest = divmod(secs, 86400)
+    hms = "%02d:%02d:%02d" % (rest // 3600, rest % 3600 // 60, rest % 60)
+    return "%d days %s" % (days, hms) if days else hms
+
+
+def _ctime(epoch):
+    """An epoch as `zpool status` prints it (ctime(3), the host's local time)."""
+    return time.ctime(int(epoch)) if epoch not in (None, 0) else None
+
+
+def _json_text(value):
+    """Multi-line status/action text: JSON keeps zpool's tabs and newlines; the
+    text parser joins the stripped lines with newlines. Same result here."""
+    if value is None:
+        return None
+    return "\n".join(line.strip() for line in str(value).strip().splitlines())
+
+
+_JSON_SCAN_STATE = {"FINISHED": "finished", "SCANNING": "scanning", "CANCELED": "canceled"}
+
+
+def parse_json_scan(stats):
+    """`scan_stats` of `zpool status -j` (2.3: function SCRUB/RESILVER, state
+    FINISHED/SCANNING/CANCELED, epoch start_time/end_time, processed = bytes
+    repaired) -> the same dict parse_scan() gives for the text `scan:` line."""
+    scan = {"function": None, "state": "none", "errors": None, "repaired": None,
+            "start": None, "end": None, "raw": stats or None}
+    if not stats or not stats.get("function") or stats.get("function") == "NONE":
+        return scan
+    scan["function"] = stats["function"].lower()
+    state = stats.get("state") or "unknown"
+    scan["state"] = _JSON_SCAN_STATE.get(state, state.lower())
+    if scan["state"] == "scanning" and _to_int(stats.get("scrub_pause")):
+        scan["state"] = "paused"
+    if scan["state"] == "finished":
+        scan["repaired"] = nicebytes(_to_int(stats.get("processed")) or 0)
+        scan["errors"] = _to_int(stats.get("errors"))
+        scan["end"] = _ctime(_to_int(stats.get("end_time")))
+        start, end = _to_int(stats.get("start_time")), _to_int(stats.get("end_time"))
+        if isinstance(start, int) and isinstance(end, int):
+            scan["duration"] = _dhms(end - start)
+    elif scan["state"] in ("scanning", "paused"):
+        scan["start"] = _ctime(_to_int(stats.get("start_time")))
+    else:
+        scan["end"] = _ctime(_to_int(stats.get("end_time")))
+    return scan
+
+
 def parse_status_json(text, pool=None):
-    """Parse `zpool status -j --json-int -P POOL` (OpenZFS 2.3+) into the same facts."""
+    """Parse `zpool status -j --json-int -P POOL` (OpenZFS 2.3+) into the same facts.
+
+    As recorded from OpenZFS 2.3.9: {"output_version": ..., "pools": {NAME:
+    {name, state, pool_guid, status?, action?, scan_stats?, vdevs: {NAME: root
+    vdev with its data vdevs under "vdevs"}, logs?, l2cache?, spares?,
+    special?, dedup?, error_count}}}; each vdev keyed by name (the full path
+    with -P) with name, vdev_type, path (leaves), state, read_errors,
+    write_errors, checksum_errors."""
     try:
         data = json.loads(text)
     except ValueError as e:
         raise ParseError("zpool status -j did not return JSON: %s" % e)
+    if not isinstance(data, dict):
+        raise ParseError("zpool status -j did not return a JSON object")
     pools = data.get("pools") or {}
     if pool is None:
         if len(pools) != 1:
@@ -253,34 +331,27 @@ def parse_status_json(text, pool=None):
     if p is None:
         raise ParseError("pool %r not in zpool status -j output" % pool)
     layout = {role: [] for role in ROLES}
+    seen = set()
     root = (p.get("vdevs") or {}).get(p.get("name", pool)) or {}
     for child in (root.get("vdevs") or {}).values():
         role = _JSON_CLASS.get(child.get("class", "normal"), "data")
         layout[role].append(_json_vdev(child))
+        seen.add(child.get("name"))
+    # 2.3 lists log, cache, spare, special and dedup vdevs beside the root vdev.
     for key, role in (("logs", "log"), ("l2cache", "cache"), ("spares", "spare"),
                       ("special", "special"), ("dedup", "dedup")):
         for child in (p.get(key) or {}).values():
-            layout[role].append(_json_vdev(child))
-    scan = {"function": None, "state": "none", "errors": None, "repaired": None,
-            "start": None, "end": None, "raw": None}
-    stats = p.get("scan_stats")
-    if stats:
-        scan["function"] = (stats.get("function") or "").lower() or None
-        scan["state"] = {"FINISHED": "finished", "SCANNING": "scanning", "CANCELED": "canceled"}.get(
-            stats.get("state"), (stats.get("state") or "unknown").lower())
-        scan["errors"] = _to_int(stats.get("errors"))
-        scan["repaired"] = stats.get("processed")
-        scan["start"] = stats.get("start_time")
-        scan["end"] = stats.get("end_time")
-        scan["raw"] = stats
+            if child.get("name") not in seen:
+                layout[role].append(_json_vdev(child))
+    guid = p.get("pool_guid")
     return {
         "name": p.get("name", pool),
         "state": p.get("state"),
-        "guid": p.get("pool_guid"),
-        "status": p.get("status"),
-        "action": p.get("action"),
+        "guid": str(guid) if guid is not None else None,
+        "status": _json_text(p.get("status")),
+        "action": _json_text(p.get("action")),
         "errors": _to_int(p.get("error_count")),
-        "scan": scan,
+        "scan": parse_json_scan(p.get("scan_stats")),
         "layout": layout,
     }
 

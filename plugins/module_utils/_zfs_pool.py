@@ -379,6 +379,9 @@ class Zpool:
         props = self.pool_properties()
         facts = dict(status)
         facts["properties"] = {k: v["value"] for k, v in props.items()}
+        # Text status has no guid, JSON status has one: the property is the same either way.
+        if "guid" in props:
+            facts["guid"] = props["guid"]["value"]
         for key in ("health", "size", "allocated", "free", "capacity", "fragmentation"):
             if key in props:
                 facts[key] = props[key]["value"]
@@ -633,6 +636,9 @@ def _finish(z, result, status, before, after, props=None):
             props = z.pool_properties()
         facts = dict(status)
         facts["properties"] = {k: v["value"] for k, v in props.items()}
+        # Text status has no guid, JSON status has one: the property is the same either way.
+        if "guid" in props:
+            facts["guid"] = props["guid"]["value"]
         for key in ("health", "size", "allocated", "free", "capacity", "fragmentation"):
             if key in props:
                 facts[key] = props[key]["value"]

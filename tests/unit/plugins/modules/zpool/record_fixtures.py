@@ -64,6 +64,8 @@ def main():
         reset()
         save("zfs_version", "cat /sys/module/zfs/version; zfs version")
         save("status_missing", "zpool status -P -p tank", ok_rc=(1,))
+        if json_ok:
+            save("status_json_missing", "zpool status -j --json-int -P tank", ok_rc=(1,))
         sh("zpool create -O compression=lz4 -m /srv/tank tank mirror %s %s" % (D[0], D[1]))
         status("mirror")
         save("get_all_mirror", "zpool get -Hp all tank")

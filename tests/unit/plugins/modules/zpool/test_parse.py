@@ -2,12 +2,15 @@
 
 import glob
 import os
+import time
 
 import pytest
 from ansible_collections.selfhost.homelab.plugins.module_utils._zfs_parse import (
+    nicebytes,
     normalize_value,
     parse_blkid,
     parse_import_list,
+    parse_json_scan,
     parse_properties,
     parse_scan,
     parse_status,
@@ -124,3 +127,75 @@ def test_scan_lines():
 def test_normalize_value(wanted, actual, same):
     w, a = normalize_value(wanted, actual)
     assert (w == a) is same
+
+
+JSON_PAIRS = sorted(
+    (suite, os.path.basename(p)[len("status_json_"):-len(".txt")])
+    for suite in SUITES for p in glob.glob(os.path.join(FIXTURES, suite, "status_json_*.txt"))
+    if os.path.exists(os.path.join(FIXTURES, suite, os.path.basename(p).replace("status_json_", "status_")))
+    and not p.endswith("_missing.txt")
+)
+
+
+def facts(pool):
+    """What the module compares and reports: layout, health, last scan."""
+    layout = {role: [(v["type"], v["name"], v["state"], v.get("spec"),
+                      [(d["path"], d["state"], d["read"], d["write"], d["cksum"]) for d in v["devices"]])
+                     for v in vdevs] for role, vdevs in pool["layout"].items()}
+    scan = {k: pool["scan"].get(k) for k in ("function", "state", "errors", "repaired", "start", "end", "duration")}
+    # (no guid: text status has none; the module takes it from `zpool get guid`)
+    return {"name": pool["name"], "state": pool["state"], "errors": pool["errors"],
+            "status": pool["status"], "action": pool["action"], "layout": layout, "scan": scan}
+
+
+@pytest.fixture
+def guest_tz(monkeypatch):
+    """The recording VM runs in UTC; JSON times are epochs that the parser
+    prints in the host's local time, as the text status does."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("suite, name", JSON_PAIRS, ids=["%s-%s" % p for p in JSON_PAIRS])
+def test_text_and_json_agree(guest_tz, suite, name):
+    """OpenZFS 2.3+: the text and the JSON status of the same pool give the same facts."""
+    text = facts(parse_status(fixture(suite, "status_" + name)))
+    js = facts(parse_status_json(fixture(suite, "status_json_" + name), "tank"))
+    assert js == text
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_json_recorded_where_openzfs_has_it(suite):
+    """Suites on OpenZFS 2.3+ must carry JSON recordings, so the agreement test above runs."""
+    major, minor = (int(x) for x in fixture(suite, "zfs_version").split(".")[:2])
+    recorded = sorted(n for s, n in JSON_PAIRS if s == suite)
+    if (major, minor) >= (2, 3):
+        assert len(recorded) >= 8, recorded
+    else:
+        assert recorded == []
+
+
+@pytest.mark.parametrize("num, text", [
+    (0, "0B"), (512, "512B"), (18432, "18K"), (168960, "165K"), (1269760, "1.21M"),
+    (1048576, "1M"), (10 * 1024 ** 3 + 1, "10.0G"), (123456789012, "115G"),
+])
+def test_nicebytes_prints_like_zpool_status(num, text):
+    assert nicebytes(num) == text
+
+
+def test_json_scan_states():
+    assert parse_json_scan(None)["state"] == "none"
+    assert parse_json_scan({"function": "NONE", "state": "NONE"})["state"] == "none"
+    running = parse_json_scan({"function": "SCRUB", "state": "SCANNING", "start_time": 1795796251,
+                               "end_time": 0, "processed": 0, "errors": 0, "scrub_pause": 0})
+    assert (running["function"], running["state"], running["end"]) == ("scrub", "scanning", None)
+    assert running["start"]
+    paused = parse_json_scan({"function": "SCRUB", "state": "SCANNING", "start_time": 1795796251,
+                              "scrub_pause": 1795796300})
+    assert paused["state"] == "paused"
+    long_scrub = parse_json_scan({"function": "SCRUB", "state": "FINISHED", "start_time": 1000,
+                                  "end_time": 1000 + 2 * 86400 + 3725, "processed": 0, "errors": 3})
+    assert (long_scrub["duration"], long_scrub["errors"]) == ("2 days 01:02:05", 3)

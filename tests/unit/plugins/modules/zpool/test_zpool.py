@@ -5,21 +5,54 @@ fixtures), and checks the commands the module runs or would run. The same
 module runs against real OpenZFS in tests/integration/zfs.
 """
 
+import glob
 import os
+import time
 
 import pytest
 from ansible_collections.selfhost.homelab.plugins.module_utils import _zfs_pool
 from ansible_collections.selfhost.homelab.plugins.module_utils._zfs_pool import ZpoolError, manage
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "bookworm")
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+SUITES = sorted(os.path.basename(p) for p in glob.glob(os.path.join(FIXTURES, "*")))
+# Each suite's text status, and its `zpool status -j` where it was recorded (OpenZFS 2.3+).
+FORMATS = [(s, "text") for s in SUITES] + [
+    (s, "json") for s in SUITES if os.path.exists(os.path.join(FIXTURES, s, "status_json_mirror.txt"))]
 BY_ID = "/dev/disk/by-id/virtio-disk%d"
 # The recording VM's names: disk1 -> vdb, disk2 -> vdc, ...
 KERNEL = {BY_ID % i: "vd" + "bcdefg"[i - 1] for i in range(1, 7)}
 
 
-def rec(name):
-    with open(os.path.join(FIXTURES, name + ".txt")) as f:
-        return f.read()
+class Recorded:
+    """One suite's recorded outputs, with `zpool status` in one format (text or JSON)."""
+
+    def __init__(self, suite, fmt):
+        self.suite, self.fmt = suite, fmt
+        self.status_cmd = "/usr/sbin/zpool status " + ("-j --json-int -P" if fmt == "json" else "-P -p")
+
+    def __call__(self, name):
+        with open(os.path.join(FIXTURES, self.suite, name + ".txt")) as f:
+            return f.read()
+
+    def status(self, name, pool="tank"):
+        key = "status_json_" if self.fmt == "json" else "status_"
+        return ("%s %s" % (self.status_cmd, pool), (0, self(key + name), ""))
+
+    def missing(self, pool="tank"):
+        """The recorded answer for a pool that does not exist (recorded as 'tank')."""
+        name = "status_json_missing" if self.fmt == "json" else "status_missing"
+        err = os.path.join(FIXTURES, self.suite, name + ".err")
+        with open(err) as f:
+            stderr = f.read().replace("'tank'", "'%s'" % pool)
+        return ("%s %s" % (self.status_cmd, pool), (1, self(name), stderr))
+
+    def module(self, params, outputs, **kwargs):
+        return FakeModule(dict({"status_format": self.fmt}, **params), outputs, **kwargs)
+
+
+@pytest.fixture(params=FORMATS, ids=["%s-%s" % f for f in FORMATS])
+def rec(request):
+    return Recorded(*request.param)
 
 
 class FakeDevices(_zfs_pool.Devices):
@@ -76,9 +109,10 @@ def devices(monkeypatch):
     monkeypatch.setattr(_zfs_pool, "Devices", FakeDevices)
 
 
-STATUS_MIRROR = ("/usr/sbin/zpool status -P -p tank", (0, rec("status_mirror"), ""))
-GET_ALL = ("/usr/sbin/zpool get -Hp all tank", (0, rec("get_all_mirror"), ""))
-MISSING = ("/usr/sbin/zpool status -P -p tank", (1, "", "cannot open 'tank': no such pool\n"))
+def get_all(rec):
+    return ("/usr/sbin/zpool get -Hp all tank", (0, rec("get_all_mirror"), ""))
+
+
 NO_IMPORT = ("/usr/sbin/zpool import", (1, "", "no pools available to import\n"))
 BLANK = ("/usr/sbin/blkid", (2, "", ""))
 
@@ -86,18 +120,19 @@ BLANK = ("/usr/sbin/blkid", (2, "", ""))
 @pytest.mark.parametrize("disks", [
     [BY_ID % 1, BY_ID % 2], ["/dev/vdc", "/dev/vdb"], ["vdb", BY_ID % 2 + "-part1"],
 ])
-def test_unchanged_mirror_in_two_commands(disks):
-    m = FakeModule({"name": "tank", "vdevs": [{"type": "mirror", "disks": disks}]}, [STATUS_MIRROR, GET_ALL])
+def test_unchanged_mirror_in_two_commands(rec, disks):
+    m = rec.module({"name": "tank", "vdevs": [{"type": "mirror", "disks": disks}]},
+                   [rec.status("mirror"), get_all(rec)])
     result = manage(m)
     assert result["changed"] is False and result["commands"] == []
-    assert m.ran == ["/usr/sbin/zpool status -P -p tank", "/usr/sbin/zpool get -Hp all tank"]
+    assert m.ran == [rec.status_cmd + " tank", "/usr/sbin/zpool get -Hp all tank"]
     assert result["pool"]["health"] == "ONLINE"
 
 
-def test_create_in_check_mode_uses_dry_run():
-    m = FakeModule({"name": "tank", "vdevs": [{"type": "mirror", "disks": [BY_ID % 1, BY_ID % 2]}],
+def test_create_in_check_mode_uses_dry_run(rec):
+    m = rec.module({"name": "tank", "vdevs": [{"type": "mirror", "disks": [BY_ID % 1, BY_ID % 2]}],
                     "pool_properties": {"ashift": 12}, "filesystem_properties": {"atime": False}},
-                   [MISSING, NO_IMPORT, BLANK, ("/usr/sbin/zpool create -n", (0, "would create 'tank'", ""))],
+                   [rec.missing(), NO_IMPORT, BLANK, ("/usr/sbin/zpool create -n", (0, "would create 'tank'", ""))],
                    check=True, diff=True)
     result = manage(m)
     want = "/usr/sbin/zpool create -o ashift=12 -O atime=off tank mirror %s %s" % (BY_ID % 1, BY_ID % 2)
@@ -108,43 +143,41 @@ def test_create_in_check_mode_uses_dry_run():
     assert result["diff"]["after"]["layout"] == ["data mirror: %s, %s" % (BY_ID % 1, BY_ID % 2)]
 
 
-def test_create_refused_on_zfs_label():
-    m = FakeModule({"name": "new", "vdevs": [{"type": "mirror", "disks": [BY_ID % 1, BY_ID % 3]}]},
-                   [("/usr/sbin/zpool status -P -p new", (1, "", "cannot open 'new': no such pool")), NO_IMPORT,
-                    ("/usr/sbin/blkid", (0, rec("blkid_exported"), ""))])
+def test_create_refused_on_zfs_label(rec):
+    m = rec.module({"name": "new", "vdevs": [{"type": "mirror", "disks": [BY_ID % 1, BY_ID % 3]}]},
+                   [rec.missing("new"), NO_IMPORT, ("/usr/sbin/blkid", (0, rec("blkid_exported"), ""))])
     with pytest.raises(ZpoolError) as e:
         manage(m)
     assert "ZFS label of pool 'tank'" in e.value.msg or "gpt partition table" in e.value.msg
     assert not any(" create" in c for c in m.ran)
 
 
-def test_create_refused_on_ext4_and_gpt():
-    m = FakeModule({"name": "new", "vdevs": [{"type": "mirror", "disks": [BY_ID % 1, BY_ID % 2]}]},
-                   [("/usr/sbin/zpool status -P -p new", (1, "", "no such pool")), NO_IMPORT,
-                    ("/usr/sbin/blkid", (0, rec("blkid_ext4_gpt_blank"), ""))])
+def test_create_refused_on_ext4_and_gpt(rec):
+    m = rec.module({"name": "new", "vdevs": [{"type": "mirror", "disks": [BY_ID % 1, BY_ID % 2]}]},
+                   [rec.missing("new"), NO_IMPORT, ("/usr/sbin/blkid", (0, rec("blkid_ext4_gpt_blank"), ""))])
     with pytest.raises(ZpoolError) as e:
         manage(m)
     assert "ext4 signature" in e.value.msg and "gpt partition table" in e.value.msg
 
 
-def test_absent_needs_confirmation():
-    m = FakeModule({"name": "tank", "state": "absent"}, [STATUS_MIRROR])
+def test_absent_needs_confirmation(rec):
+    m = rec.module({"name": "tank", "state": "absent"}, [rec.status("mirror")])
     with pytest.raises(ZpoolError) as e:
         manage(m)
     assert e.value.msg.startswith("confirm_destroy:")
-    assert m.ran == ["/usr/sbin/zpool status -P -p tank"]
+    assert m.ran == [rec.status_cmd + " tank"]
 
 
-def test_exported_pool_is_imported_not_created():
-    m = FakeModule({"name": "tank", "vdevs": [{"type": "mirror", "disks": [BY_ID % 1, BY_ID % 2]}]},
-                   [MISSING, ("/usr/sbin/zpool import", (0, rec("import_list"), ""))], check=True)
+def test_exported_pool_is_imported_not_created(rec):
+    m = rec.module({"name": "tank", "vdevs": [{"type": "mirror", "disks": [BY_ID % 1, BY_ID % 2]}]},
+                   [rec.missing(), ("/usr/sbin/zpool import", (0, rec("import_list"), ""))], check=True)
     result = manage(m)
     assert result["commands"] == ["/usr/sbin/zpool import tank"]
 
 
-def test_attach_single_disk_to_mirror():
-    m = FakeModule({"name": "tank", "vdevs": [{"type": "mirror", "disks": [BY_ID % 1, "/dev/vdc"]}]},
-                   [("/usr/sbin/zpool status", (0, rec("status_single"), "")), GET_ALL, BLANK], check=True)
+def test_attach_single_disk_to_mirror(rec):
+    m = rec.module({"name": "tank", "vdevs": [{"type": "mirror", "disks": [BY_ID % 1, "/dev/vdc"]}]},
+                   [rec.status("single"), get_all(rec), BLANK], check=True)
     result = manage(m)
     assert result["commands"] == ["/usr/sbin/zpool attach tank %s-part1 /dev/vdc" % (BY_ID % 1)]
 
@@ -155,22 +188,45 @@ def test_attach_single_disk_to_mirror():
     [{"type": "mirror", "disks": [BY_ID % 1, BY_ID % 3]}],
     [{"type": "stripe", "disks": [BY_ID % 1]}],
 ])
-def test_layout_changes_zfs_cannot_do_are_refused(vdevs):
-    m = FakeModule({"name": "tank", "vdevs": vdevs}, [STATUS_MIRROR, GET_ALL])
+def test_layout_changes_zfs_cannot_do_are_refused(rec, vdevs):
+    m = rec.module({"name": "tank", "vdevs": vdevs}, [rec.status("mirror"), get_all(rec)])
     with pytest.raises(ZpoolError):
         manage(m)
     assert len(m.ran) == 1
 
 
-def test_classes_unchanged_and_new_vdev_added_with_dry_run():
+def test_classes_unchanged_and_new_vdev_added_with_dry_run(rec):
     vdevs = [{"type": "mirror", "disks": [BY_ID % 1, BY_ID % 2]}, {"role": "log", "disks": [BY_ID % 3]},
              {"role": "cache", "disks": [BY_ID % 4]}, {"role": "spare", "disks": [BY_ID % 5]},
              {"role": "special", "disks": [BY_ID % 6]}]
-    status = ("/usr/sbin/zpool status", (0, rec("status_classes"), ""))
-    assert manage(FakeModule({"name": "tank", "vdevs": vdevs}, [status, GET_ALL]))["changed"] is False
+    status = rec.status("classes")
+    assert manage(rec.module({"name": "tank", "vdevs": vdevs}, [status, get_all(rec)]))["changed"] is False
     with pytest.raises(ZpoolError) as e:
-        manage(FakeModule({"name": "tank", "vdevs": vdevs[:3]}, [status, GET_ALL]))
+        manage(rec.module({"name": "tank", "vdevs": vdevs[:3]}, [status, get_all(rec)]))
     assert "not in vdevs" in e.value.msg
+
+
+@pytest.mark.parametrize("suite", [s for s, fmt in FORMATS if fmt == "json"])
+@pytest.mark.parametrize("name", ["mirror", "classes", "degraded", "scrubbed", "replaced", "draid"])
+def test_text_and_json_status_give_the_same_pool_facts(monkeypatch, suite, name):
+    """OpenZFS 2.3: the module returns the same facts whichever status format it reads."""
+    monkeypatch.setenv("TZ", "UTC")  # the recording guest's zone; JSON times are epochs
+    time.tzset()
+    try:
+        pools = []
+        for fmt in ("text", "json"):
+            r = Recorded(suite, fmt)
+            m = r.module({"name": "tank", "state": "imported"}, [r.status(name), get_all(r)])
+            result = manage(m)
+            assert result["changed"] is False and m.ran[0] == r.status_cmd + " tank"
+            pool = result["pool"]
+            pool["scan"].pop("raw")
+            pools.append(pool)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert pools[0]["guid"] and pools[0]["guid"].isdigit()
+    assert pools[1] == pools[0]
 
 
 @pytest.mark.parametrize("field, params, message", [
