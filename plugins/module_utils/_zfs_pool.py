@@ -35,6 +35,19 @@ CREATE_ONLY_FS = ("casesensitivity", "normalization", "utf8only", "encryption", 
 _RESERVED = ("mirror", "raidz", "draid", "spare", "log", "cache", "special", "dedup")
 
 
+def pool_facts(status, props):
+    """The pool's facts: its parsed status plus the properties that describe it."""
+    facts = dict(status)
+    facts["properties"] = {k: v["value"] for k, v in props.items()}
+    # Text status has no guid, JSON status has one: the property is the same either way.
+    if "guid" in props:
+        facts["guid"] = props["guid"]["value"]
+    for key in ("health", "size", "allocated", "free", "capacity", "fragmentation"):
+        if key in props:
+            facts[key] = props[key]["value"]
+    return facts
+
+
 class ZpoolError(Exception):
     def __init__(self, msg, **result):
         super(ZpoolError, self).__init__(msg)
@@ -376,16 +389,7 @@ class Zpool:
         status = status or self.status()
         if status is None:
             return None
-        props = self.pool_properties()
-        facts = dict(status)
-        facts["properties"] = {k: v["value"] for k, v in props.items()}
-        # Text status has no guid, JSON status has one: the property is the same either way.
-        if "guid" in props:
-            facts["guid"] = props["guid"]["value"]
-        for key in ("health", "size", "allocated", "free", "capacity", "fragmentation"):
-            if key in props:
-                facts[key] = props[key]["value"]
-        return facts
+        return pool_facts(status, self.pool_properties())
 
     # -- safety: never put a pool on a disk that holds something
     def check_new_disks(self, disks):
@@ -634,15 +638,7 @@ def _finish(z, result, status, before, after, props=None):
     if status is not None:
         if props is None:
             props = z.pool_properties()
-        facts = dict(status)
-        facts["properties"] = {k: v["value"] for k, v in props.items()}
-        # Text status has no guid, JSON status has one: the property is the same either way.
-        if "guid" in props:
-            facts["guid"] = props["guid"]["value"]
-        for key in ("health", "size", "allocated", "free", "capacity", "fragmentation"):
-            if key in props:
-                facts[key] = props[key]["value"]
-        result["pool"] = facts
+        result["pool"] = pool_facts(status, props)
     else:
         result["pool"] = None
     if z.module._diff and before is not None:
