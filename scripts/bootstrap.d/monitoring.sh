@@ -18,7 +18,12 @@ for pkg in prometheus prometheus-alertmanager prometheus-node-exporter prometheu
   dir="$(fetch_deb bookworm "$pkg")" || die "monitoring: could not fetch $pkg from bookworm"
   case $pkg in
     prometheus) ln -sfn "$dir/usr/bin/prometheus" "$bin/prometheus"; ln -sfn "$dir/usr/bin/promtool" "$bin/promtool" ;;
-    prometheus-alertmanager) ln -sfn "$dir/usr/bin/prometheus-alertmanager" "$bin/alertmanager"; ln -sfn "$dir/usr/bin/amtool" "$bin/amtool" ;;
+    prometheus-alertmanager)
+      ln -sfn "$dir/usr/bin/prometheus-alertmanager" "$bin/alertmanager"; ln -sfn "$dir/usr/bin/amtool" "$bin/amtool"
+      # Debian's Alertmanager reads its default notification templates from this fixed path
+      # (a Debian patch; the upstream binary embeds them); the package would put them there.
+      mkdir -p /usr/share/prometheus/alertmanager
+      cp -n "$dir"/usr/share/prometheus/alertmanager/*.tmpl /usr/share/prometheus/alertmanager/ ;;
     prometheus-node-exporter) ln -sfn "$dir/usr/bin/prometheus-node-exporter" "$bin/node-exporter" ;;
     prometheus-node-exporter-collectors)
       ln -sfn "$dir/usr/share/prometheus-node-exporter-collectors/smartmon.sh" "$bin/smartmon.sh" ;;

@@ -116,9 +116,7 @@ def zfs():
                                    "{{pool}} {{kind}}", "short"))
             .with_panel(timeseries("Scrub errors and data errors",
                                    "homelab_zfs_pool_scan_errors{%s} + homelab_zfs_pool_data_errors{%s}" % (sel, sel),
-                                   "{{pool}}", "short"))
-            .with_panel(timeseries("ARC size", 'node_zfs_arc_size{instance=~"$instance"}', "{{instance}}",
-                                   "bytes")))
+                                   "{{pool}}", "short")))
 
 
 def containers():
