@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """The monitoring role's four Grafana dashboards, as code (grafana-foundation-sdk).
 
-    scripts/monitoring/dashboards.py            write roles/monitoring/files/dashboards/<name>.json
-    scripts/monitoring/dashboards.py --check    exit 1 when a committed file differs from the code
+    python3 scripts/monitoring/dashboards.py            write roles/monitoring/files/dashboards/<name>.json
+    python3 scripts/monitoring/dashboards.py --check    exit 1 when a committed file differs from the code
 
 The committed JSON is what the role provisions; tests/unit/roles/monitoring checks
 that it matches this code, and tests/integration/monitoring runs every query on a
@@ -191,7 +190,7 @@ def main(argv):
                     f.write(text)
                 print("wrote %s" % os.path.relpath(path, REPO))
     if stale:
-        print("stale, run scripts/monitoring/dashboards.py: %s" % " ".join(stale), file=sys.stderr)
+        print("stale, run python3 scripts/monitoring/dashboards.py: %s" % " ".join(stale), file=sys.stderr)
         return 1
     return 0
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Record the textfile metrics of the zfs role and of Debian's smartmon collector
 on real OpenZFS and a real (emulated) SATA disk, for the monitoring tests.
 
@@ -16,7 +15,7 @@ tests serve them through a real node-exporter's textfile collector.
 
 Needs scripts/bootstrap.d/zfs-vm.sh (the VM image) and
 scripts/bootstrap.d/monitoring.sh (smartctl, smartmon.sh). Usage:
-    scripts/monitoring/record-textfiles.py [OUTDIR]
+    python3 scripts/monitoring/record-textfiles.py [OUTDIR]
 """
 import base64
 import os

@@ -158,7 +158,7 @@ def test_every_alert_is_tested_both_ways_and_documented(rendered):
                 (firing if case["exp_alerts"] else quiet).add(case["alertname"])
     assert alerts - firing == set(), "alerts without a firing test"
     assert alerts - quiet == set(), "alerts without a not-firing test"
-    doc = open(os.path.join(REPO, "docs", "monitoring.md")).read()
+    doc = open(os.path.join(REPO, "docs", "monitoring.md")).read().split("\n## Alerts\n", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `(\w+)` \|", doc, re.M))
     assert documented == alerts, "docs/monitoring.md's alert table differs from the rules"
 
@@ -260,3 +260,17 @@ def test_jobs_accepted_by_the_nomad_simulator(rendered):
             assert [t["EmbeddedTmpl"] for t in task.get("Templates") or []] == \
                 [t["EmbeddedTmpl"] for t in job["TaskGroups"][0]["Tasks"][0].get("Templates") or []]
             assert stored["TaskGroups"][0]["Services"][0]["Tags"] == job["TaskGroups"][0]["Services"][0]["Tags"]
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("monitoring_alert_pool_capacity_ratio", 80, "must be a ratio between 0 and 1"),
+    ("monitoring_prometheus_retention_time", "ninety days", "is not a Prometheus duration"),
+    ("monitoring_alertmanager_webhook_url", "ntfy.example.org", "must be an http:// or https:// URL"),
+])
+def test_bad_input_fails_before_anything_changes(tmp_path, variable, value, message):
+    import monitoring_it
+
+    with pytest.raises(AssertionError) as failure:
+        monitoring_it.render(str(tmp_path / "out"), **{variable: value})
+    assert variable in str(failure.value) and message in str(failure.value)
+    assert not [f for f in os.listdir(tmp_path / "out") if f != "vars.json"], "nothing is written"

@@ -64,8 +64,9 @@ def test_dashboards_and_alerts_on_real_exporters(tools, tmp_path):
     container = "monitoring-live-%d" % os.getpid()
     image = os.environ.get("HOMELAB_IMAGE_DEBIAN12") or "selfhost-homelab/debian:12"
     try:
-        ports = {name: free_port() for name in ("consul", "serf_lan", "serf_wan", "server", "nas", "degraded",
-                                                 "cadvisor", "alertmanager", "prometheus")}
+        names = ("consul", "serf_lan", "serf_wan", "server", "nas", "degraded", "cadvisor", "alertmanager",
+                 "prometheus")
+        ports = {name: free_port() for name in names}
         # Consul, loopback only, every port of its own, no update check, Prometheus metrics on.
         hcl = ('ports { http = %d, dns = -1, grpc = -1, serf_lan = %d, serf_wan = %d, server = %d }\n'
                'disable_update_check = true\ntelemetry { prometheus_retention_time = "60s" }\n'
