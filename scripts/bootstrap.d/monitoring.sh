@@ -23,7 +23,9 @@ for pkg in prometheus prometheus-alertmanager prometheus-node-exporter prometheu
       # Debian's Alertmanager reads its default notification templates from this fixed path
       # (a Debian patch; the upstream binary embeds them); the package would put them there.
       mkdir -p /usr/share/prometheus/alertmanager
-      cp -n "$dir"/usr/share/prometheus/alertmanager/*.tmpl /usr/share/prometheus/alertmanager/ ;;
+      for tmpl in "$dir"/usr/share/prometheus/alertmanager/*.tmpl; do
+        [ -f "/usr/share/prometheus/alertmanager/${tmpl##*/}" ] || cp "$tmpl" /usr/share/prometheus/alertmanager/
+      done ;;
     prometheus-node-exporter) ln -sfn "$dir/usr/bin/prometheus-node-exporter" "$bin/node-exporter" ;;
     prometheus-node-exporter-collectors)
       ln -sfn "$dir/usr/share/prometheus-node-exporter-collectors/smartmon.sh" "$bin/smartmon.sh" ;;
