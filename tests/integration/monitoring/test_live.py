@@ -155,6 +155,9 @@ def test_dashboards_and_alerts_on_real_exporters(tools, tmp_path):
             time.sleep(2)
         assert not empty, "broken panels (no series while their producers run):\n" + "\n".join(
             "  %s: %s" % item for item in empty)
+        # and the check sees a panel that would be broken
+        assert prom_query(prom, 'homelab_zfs_pool_capacity_ratio{pool="tank"}')
+        assert not prom_query(prom, 'homelab_zfs_pool_capacity_ratio{pool="no-such-pool"}')
 
         # every metric name used anywhere is one Prometheus scraped from a real producer
         known = set(http_json(prom + "/api/v1/label/__name__/values")["data"])
