@@ -14,7 +14,6 @@ import yaml
 from monitoring_it import (
     HERE,
     REPO,
-    consul_sd_to_file_sd,
     dashboard_queries,
     load_dashboards,
     metric_names,
@@ -79,13 +78,16 @@ def test_promtool_check_config(request, tools, tmp_path, variant):
     assert jobs == ["consul-services", "nomad", "consul"]
 
 
-def test_consul_sd_bridge_keeps_relabelling(rendered, tmp_path):
-    """The swap the live test relies on changes nothing but the discovery blocks."""
-    original = yaml.safe_load(open(rendered["prometheus"]).read())
-    # A Consul address that refuses connections would fail; the helper is exercised live.
-    for holder in original["alerting"]["alertmanagers"] + original["scrape_configs"]:
+def test_every_discovery_block_relabels(rendered):
+    """Targets are named after their Consul service and node, and Consul's own scrape goes to its HTTP port."""
+    config = yaml.safe_load(open(rendered["prometheus"]).read())
+    for holder in config["alerting"]["alertmanagers"] + config["scrape_configs"]:
         assert holder.get("relabel_configs"), "every discovery block keeps its relabelling"
-    assert callable(consul_sd_to_file_sd)
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    assert {"source_labels": ["__meta_consul_service"], "target_label": "job"} in jobs["consul-services"][
+        "relabel_configs"]
+    assert jobs["consul"]["relabel_configs"][0]["replacement"] == "${1}:8500"
+    assert jobs["nomad"]["params"] == {"format": ["prometheus"]}
 
 
 @pytest.mark.parametrize("variant", ["rendered", "rendered_notify"])
