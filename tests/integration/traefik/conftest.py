@@ -66,10 +66,11 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.3):
             result = predicate()
             if result:
                 return result
+            last = "the last try answered %r" % (result,)
         except (OSError, requests.RequestException, ValueError) as exc:
-            last = exc
+            last = "the last try raised %r" % (exc,)
         time.sleep(interval)
-    raise AssertionError("timed out after %ss waiting for %s (last error: %r)" % (timeout, what, last))
+    raise AssertionError("timed out after %ss waiting for %s (%s)" % (timeout, what, last))
 
 
 class Process:
@@ -303,3 +304,69 @@ def https_get(port: int, host: str, path: str = "/", ca: str | None = None, auth
 
 def which(name: str) -> str | None:
     return shutil.which(name)
+
+
+def make_ca_and_localhost_cert(directory: Path) -> dict[str, str]:
+    """A CA and a certificate for localhost/127.0.0.1 it signed (Pebble's listener needs one), as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "traefik test listener CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(hours=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(hours=2))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    files = {"ca": directory / "ca.pem", "cert": directory / "localhost.pem", "key": directory / "localhost-key.pem"}
+    files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    return {k: str(v) for k, v in files.items()}
+
+
+class Pebble:
+    """Pebble (the ACME test CA) on loopback, validating DNS-01 against the given DNS server."""
+
+    def __init__(self, workdir: Path, dns_address: str):
+        self.pki = make_ca_and_localhost_cert(workdir)
+        self.port, self.mgmt_port = free_port(), free_port()
+        config = {"pebble": {"listenAddress": "127.0.0.1:%d" % self.port,
+                             "managementListenAddress": "127.0.0.1:%d" % self.mgmt_port,
+                             "certificate": self.pki["cert"], "privateKey": self.pki["key"],
+                             "httpPort": free_port(), "tlsPort": free_port(), "ocspResponderURL": "",
+                             "externalAccountBindingRequired": False}}
+        (workdir / "pebble.json").write_text(json.dumps(config))
+        env = {"PATH": os.environ.get("PATH", ""), "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"}
+        self.proc = Process([binary("pebble"), "-config", str(workdir / "pebble.json"), "-dnsserver", dns_address],
+                            workdir / "pebble.log", env=env, cwd=str(workdir))
+        self.directory = "https://127.0.0.1:%d/dir" % self.port
+        wait_for(self._up, 30, "Pebble's directory")
+
+    def _up(self):
+        if not self.proc.alive():
+            raise AssertionError("pebble exited:\n" + self.proc.output())
+        return requests.get(self.directory, verify=self.pki["ca"], timeout=2).status_code == 200
+
+    def intermediate_pem(self) -> bytes:
+        resp = requests.get("https://127.0.0.1:%d/intermediates/0" % self.mgmt_port, verify=self.pki["ca"], timeout=5)
+        assert resp.status_code == 200, resp.text
+        return resp.content
+
+    def stop(self):
+        self.proc.stop()
