@@ -112,7 +112,7 @@ PLAY = """
 """
 
 
-def run_role(workdir: Path, nomad_address: str, variables: dict, tags: str | None = None):
+def run_role(workdir: Path, nomad_address: str, variables: dict, tags: str | None = None, check: bool = False):
     workdir.mkdir(parents=True, exist_ok=True)
     play = workdir / "play.yml"
     play.write_text(PLAY)
@@ -124,6 +124,8 @@ def run_role(workdir: Path, nomad_address: str, variables: dict, tags: str | Non
             "-e", "ansible_python_interpreter=%s" % sys.executable, "-e", "@%s" % varfile, str(play)]
     if tags:
         argv += ["--tags", tags]
+    if check:
+        argv += ["--check", "--diff"]
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(REPO), timeout=300, check=False)
     try:
         out = json.loads(proc.stdout)
