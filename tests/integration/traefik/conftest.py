@@ -130,8 +130,8 @@ def run_role(workdir: Path, nomad_address: str, variables: dict, tags: str | Non
     try:
         out = json.loads(proc.stdout)
     except ValueError:
-        raise AssertionError("ansible-playbook printed no JSON: rc=%s\n%s\n%s" % (proc.returncode, proc.stdout,
-                                                                                proc.stderr))
+        raise AssertionError("ansible-playbook printed no JSON: rc=%s\n%s\n%s"
+                             % (proc.returncode, proc.stdout, proc.stderr)) from None
     return proc.returncode, out
 
 
@@ -207,7 +207,7 @@ class Task:
 
     def start_traefik(self, extra_env: dict | None = None) -> Process:
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.taskdir)}
-        env.update({k: v for k, v in self.env.items()})
+        env.update(self.env)
         env.update(extra_env or {})
         return Process([binary("traefik"), *self.args], self.taskdir / "traefik.log", env=env, cwd=str(self.taskdir))
 

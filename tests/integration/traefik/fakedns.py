@@ -116,7 +116,7 @@ class DNSServer:
 
     def __init__(self, zone: Zone):
         self.zone = zone
-        for _ in range(20):
+        for _attempt in range(20):
             self.udp = _UDPServer(("127.0.0.1", 0), _UDP)
             port = self.udp.server_address[1]
             try:
