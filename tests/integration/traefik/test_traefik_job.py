@@ -132,7 +132,10 @@ def test_other_lego_provider_and_no_consul_token(tmp_path):
         rc, out = run_role(tmp_path, server.address, base_vars(
             traefik_acme_dns_provider="cloudflare",
             traefik_acme_dns_provider_env={"CF_DNS_API_TOKEN": "cloudflare_token"},
-            traefik_acme_sans=[DOMAIN], traefik_consul_token_field="", traefik_dashboard_enabled=False))
+            traefik_acme_sans=[DOMAIN], traefik_consul_token_field="", traefik_dashboard_enabled=False,
+            # HCL template sequences in the configuration reach Traefik literally (escaped in the heredoc).
+            traefik_static_config_extra={"accessLog": {"filePath": "/alloc/logs/${x}%{y}.log"},
+                                         "log": {"level": "DEBUG"}}))
         assert rc == 0, failure(out)
         job = requests.get(server.address + "/v1/job/traefik", timeout=10).json()
     task = job["TaskGroups"][0]["Tasks"][0]
@@ -142,6 +145,8 @@ def test_other_lego_provider_and_no_consul_token(tmp_path):
     assert static["certificatesResolvers"]["letsencrypt"]["acme"]["dnsChallenge"]["provider"] == "cloudflare"
     assert "token" not in static["providers"]["consulCatalog"]["endpoint"]
     assert static["api"]["dashboard"] is False
+    assert static["accessLog"] == {"filePath": "/alloc/logs/${x}%{y}.log"}
+    assert static["log"] == {"level": "DEBUG"}
     dynamic = yaml.safe_load(templates["local/dynamic/traefik.yml"])
     assert "http" not in dynamic
     assert dynamic["tls"]["stores"]["default"]["defaultGeneratedCert"]["domain"] == {
