@@ -161,9 +161,12 @@ def test_traefik_service_is_in_consul_with_a_passing_ping_check(on_nomad, consul
 
 def test_the_container_routes_every_app_by_host(on_nomad):
     port = on_nomad["ports"]["https"]
+    def answer_of(host):
+        reply = https_get(port, host)
+        return reply if reply[0] == 200 else None
+
     for app in APPS:
-        status, _h, body, _d = wait_for(lambda a=app: (lambda r: r if r[0] == 200 else None)(
-            https_get(port, "%s.%s" % (a, DOMAIN))), 60, "%s routed" % app)
+        body = wait_for(lambda a=app: answer_of("%s.%s" % (a, DOMAIN)), 60, "%s routed" % app)[2]
         assert json.loads(body)["app"] == app
     assert https_get(port, "nosuch.%s" % DOMAIN)[0] == 404
     resp = requests.get("http://127.0.0.1:%d/" % on_nomad["ports"]["http"], headers={"Host": "plex.%s" % DOMAIN},
