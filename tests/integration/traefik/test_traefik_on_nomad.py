@@ -161,6 +161,7 @@ def test_traefik_service_is_in_consul_with_a_passing_ping_check(on_nomad, consul
 
 def test_the_container_routes_every_app_by_host(on_nomad):
     port = on_nomad["ports"]["https"]
+
     def answer_of(host):
         reply = https_get(port, host)
         return reply if reply[0] == 200 else None
