@@ -94,7 +94,7 @@ def test_job_shape(submitted):
     assert [m["Destination"] for m in task["VolumeMounts"]] == ["/data"]
     templates = {t["DestPath"]: t for t in task["Templates"]}
     assert set(templates) == {"secrets/vault.env", "local/traefik.yml", "local/dynamic/traefik.yml",
-                              "secrets/dashboard.htpasswd"}
+                              "secrets/auth.htpasswd"}
     env = templates["secrets/vault.env"]
     assert env["Envvars"] is True
     assert 'with secret "kv/data/traefik"' in env["EmbeddedTmpl"]
@@ -113,9 +113,17 @@ def test_job_shape(submitted):
     assert acme["dnsChallenge"]["provider"] == "digitalocean"
     assert acme["dnsChallenge"]["resolvers"] == ["1.1.1.1:53", "9.9.9.9:53"]
     assert config["entryPoints"]["web"]["http"]["redirections"]["entryPoint"]["to"] == "websecure"
+    assert config["metrics"] == {"prometheus": {"entryPoint": "ping"}}
     services = task["Services"]
     assert [s["Name"] for s in services] == ["traefik"]
+    assert services[0]["PortLabel"] == "ping"
+    assert services[0]["Tags"] == ["metrics"] and services[0]["Meta"] == {"metrics_path": "/metrics"}
     assert services[0]["Checks"][0]["Path"] == "/ping" and services[0]["Checks"][0]["PortLabel"] == "ping"
+    dynamic = yaml.safe_load(templates["local/dynamic/traefik.yml"]["EmbeddedTmpl"])
+    assert dynamic["http"]["routers"]["dashboard"]["middlewares"] == ["auth"]
+    assert dynamic["http"]["middlewares"]["auth"]["basicAuth"]["usersFile"] == \
+        '[[ env "NOMAD_SECRETS_DIR" ]]/auth.htpasswd'
+    assert templates["secrets/auth.htpasswd"]["Perms"] == "0400"
 
 
 def test_check_mode_registers_nothing(tmp_path):
@@ -148,10 +156,11 @@ def test_other_lego_provider_and_no_consul_token(tmp_path):
     assert static["accessLog"] == {"filePath": "/alloc/logs/${x}%{y}.log"}
     assert static["log"] == {"level": "DEBUG"}
     dynamic = yaml.safe_load(templates["local/dynamic/traefik.yml"])
-    assert "http" not in dynamic
+    # No dashboard, but the auth middleware other services may name stays.
+    assert "routers" not in dynamic["http"] and "auth" in dynamic["http"]["middlewares"]
     assert dynamic["tls"]["stores"]["default"]["defaultGeneratedCert"]["domain"] == {
         "main": "*.%s" % DOMAIN, "sans": [DOMAIN]}
-    assert "secrets/dashboard.htpasswd" not in templates
+    assert "secrets/auth.htpasswd" in templates
 
 
 @pytest.mark.parametrize("variables, field", [

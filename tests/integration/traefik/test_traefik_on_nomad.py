@@ -154,9 +154,12 @@ def on_nomad(tmp_path_factory, consul):
 def test_traefik_service_is_in_consul_with_a_passing_ping_check(on_nomad, consul):
     entries = wait_for(lambda: consul.api("GET", "/v1/health/service/traefik?passing=true"), 60,
                        "a passing traefik service")
-    assert entries[0]["Service"]["Port"] == on_nomad["ports"]["https"]
-    assert entries[0]["Service"]["Tags"] == ["ingress"]
+    service = entries[0]["Service"]
+    assert service["Tags"] == ["metrics"] and service["Meta"]["metrics_path"] == "/metrics"
     assert [c["Status"] for c in entries[0]["Checks"] if c["ServiceName"] == "traefik"] == ["passing"]
+    # What the monitoring role scrapes: the service's address and port, at its metrics_path.
+    metrics = requests.get("http://%s:%d/metrics" % (service["Address"], service["Port"]), timeout=5)
+    assert metrics.status_code == 200 and "traefik_" in metrics.text
 
 
 def test_the_container_routes_every_app_by_host(on_nomad):

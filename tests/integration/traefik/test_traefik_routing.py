@@ -71,13 +71,18 @@ def routed(tmp_path_factory, consul):
     sids = [consul.register(name, responders[name].port, ["traefik.enable=true"]) for name in APPS]
     # Healthy and in Consul, but not opted in.
     sids.append(consul.register("hidden", responders["hidden"].port, ["hidden"]))
+    # Opted in behind the role's basic-auth middleware (as the monitoring role routes Prometheus).
+    responders["prometheus"] = Responder("prometheus")
+    sids.append(consul.register("prometheus", responders["prometheus"].port, [
+        "traefik.enable=true", "traefik.http.routers.prometheus.middlewares=auth@file"]))
     task = Task(job, work / "task", ports, {"consul_token": consul.traefik_token,
                                             "dashboard_users": _htpasswd(*DASHBOARD_USER)})
     traefik = task.start_traefik()
     try:
         def all_routed():
             assert traefik.alive(), traefik.output()
-            return all(https_get(ports["https"], "%s.%s" % (n, DOMAIN))[0] == 200 for n in APPS)
+            return all(https_get(ports["https"], "%s.%s" % (n, DOMAIN))[0] == 200 for n in APPS) \
+                and https_get(ports["https"], "prometheus.%s" % DOMAIN)[0] == 401
 
         wait_for(all_routed, 90, "Traefik to route the four apps")
         yield {"ports": ports, "task": task, "traefik": traefik}
@@ -144,3 +149,20 @@ def test_traefik_read_consul_with_the_token_from_vault(routed, consul):
     config = (task.taskdir / "local" / "traefik.yml").read_text()
     assert consul.traefik_token in config
     assert consul.MASTER not in config
+
+
+def test_a_service_naming_the_auth_middleware_is_guarded(routed):
+    port = routed["ports"]["https"]
+    host = "prometheus.%s" % DOMAIN
+    assert https_get(port, host)[0] == 401
+    assert https_get(port, host, auth=(DASHBOARD_USER[0], "wrong"))[0] == 401
+    status, _h, body, _d = https_get(port, host, auth=DASHBOARD_USER)
+    assert status == 200 and json.loads(body)["app"] == "prometheus"
+
+
+def test_metrics_on_the_internal_port_only(routed):
+    ping = routed["ports"]["ping"]
+    metrics = requests.get("http://127.0.0.1:%d/metrics" % ping, timeout=5)
+    assert metrics.status_code == 200
+    assert "traefik_entrypoint_requests_total" in metrics.text or "traefik_config_reloads_total" in metrics.text
+    assert https_get(routed["ports"]["https"], "photos.%s" % DOMAIN, "/metrics")[2].startswith('{"app": "photos"')
