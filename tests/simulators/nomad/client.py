@@ -329,6 +329,8 @@ class Runner:
             os.makedirs(os.path.join(task_dir, sub), exist_ok=True)
         self._update(alloc_id, name, Events=[_event("Task Setup", "Building Task Directory")])
         env = self._env(alloc_id, job, group, task, task_dir, alloc_dir, ports)
+        if task.get("Driver") == "docker":  # a docker task's environment (and templates) see the container's paths
+            env.update(NOMAD_ALLOC_DIR="/alloc", NOMAD_TASK_DIR="/local", NOMAD_SECRETS_DIR="/secrets")
         for key, value in (task.get("Env") or {}).items():
             env[key] = self._interpolate(value, env, self.config.meta)
         token = None
@@ -345,7 +347,8 @@ class Runner:
             dest = os.path.join(task_dir, spec.get("DestPath") or "local/template-%d" % i)
             try:
                 text = tmpl.render(spec.get("EmbeddedTmpl") or "", lambda k: env.get(k, os.environ.get(k, "")),
-                                   self._secret_reader(token) if token else _no_vault, dest)
+                                   self._secret_reader(token) if token else _no_vault, dest,
+                                   spec.get("LeftDelim") or "{{", spec.get("RightDelim") or "}}")
             except (tmpl.TemplateError, tmpl.SecretError) as exc:
                 message = "Template failed: %s" % exc
                 self._fail(alloc_id, name, [_event("Killing", message, fails=True, KillReason=message)])

@@ -2,10 +2,11 @@
 
 Supported: literal text; ``{{ with secret "PATH" }} ... {{ end }}`` (a Vault read;
 inside it ``.Data.data.FIELD`` for KV v2 and ``.Data.FIELD`` for KV v1, or
-``index .Data.data "FIELD"``); ``{{ env "NAME" }}``; ``{{ .Data.data.FIELD }}``
+``index .Data.data "FIELD"``, each optionally piped to ``toJSON``); ``{{ env "NAME" }}``; ``{{ .Data.data.FIELD }}``
 after a ``with``; ``{{/* comments */}}``; the ``{{-`` / ``-}}`` whitespace trims.
 Anything else is a template error, so a job using a feature the simulator lacks
-fails loudly instead of rendering something else.
+fails loudly instead of rendering something else. The template block's
+``left_delimiter``/``right_delimiter`` replace ``{{``/``}}`` (``left``/``right``).
 
 ``secret(path)`` is given by the caller; it raises :class:`SecretError` with the
 error text Vault's API client would print (consul-template shows it as
@@ -14,11 +15,18 @@ error text Vault's API client would print (consul-template shows it as
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 _ACTION = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.S)
+
+
+def _action(left: str, right: str) -> re.Pattern:
+    if (left, right) == ("{{", "}}"):
+        return _ACTION
+    return re.compile(r"%s(-?)\s*(.*?)\s*(-?)%s" % (re.escape(left), re.escape(right)), re.S)
 
 
 class TemplateError(Exception):
@@ -29,10 +37,10 @@ class SecretError(Exception):
     pass
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
+def _tokens(text: str, left: str = "{{", right: str = "}}") -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     pos = 0
-    for match in _ACTION.finditer(text):
+    for match in _action(left, right).finditer(text):
         literal = text[pos:match.start()]
         if match.group(1):
             literal = literal.rstrip()
@@ -67,10 +75,11 @@ def _field(dot: Any, expr: str) -> Any:
     return value
 
 
-def render(text: str, env: Callable[[str], str], secret: Callable[[str], dict], name: str = "template") -> str:
+def render(text: str, env: Callable[[str], str], secret: Callable[[str], dict], name: str = "template",
+           left: str = "{{", right: str = "}}") -> str:
     out: list[str] = []
     stack: list[tuple[Any, bool]] = [(None, True)]  # (dot, emitting)
-    for kind, value in _tokens(text):
+    for kind, value in _tokens(text, left or "{{", right or "}}"):
         dot, emitting = stack[-1]
         if kind == "text":
             if emitting:
@@ -99,7 +108,11 @@ def render(text: str, env: Callable[[str], str], secret: Callable[[str], dict], 
         if arg is not None:
             out.append(env(arg))
             continue
-        result = _field(dot, value)
+        pipe = re.fullmatch(r"(.*?)\s*\|\s*toJSON", value, re.S)
+        result = _field(dot, pipe.group(1) if pipe else value)
+        if pipe:  # consul-template's toJSON: a JSON encoding of the value (a string in double quotes)
+            out.append(json.dumps(result, separators=(",", ":")))
+            continue
         out.append("<no value>" if result is None else str(result))
     if len(stack) != 1:
         raise TemplateError("%s: unexpected EOF (a {{ with }} has no {{ end }})" % name)
@@ -115,5 +128,11 @@ def parse_env_file(text: str) -> dict[str, str]:
             continue
         key, sep, val = line.partition("=")
         if sep:
-            out[key.strip()] = val.strip().strip('"')
+            val = val.strip()
+            if len(val) > 1 and val[0] == val[-1] == '"':  # go-envparse: a double-quoted value takes escapes
+                try:
+                    val = json.loads(val)
+                except ValueError:
+                    val = val[1:-1]
+            out[key.strip()] = val
     return out
