@@ -38,7 +38,7 @@ _RESTART_MODES = ("fail", "delay")
 _CHECK_TYPES = ("tcp", "http")
 _KNOWN = {"name", "subdomain", "image", "port", "env", "secrets", "volumes", "resources", "check", "restart",
           "command", "args", "docker", "tags", "count", "datacenters", "host", "meta", "secrets_from",
-          "kill_timeout", "user"}
+          "kill_timeout", "user", "expose", "host_port", "files", "sidecars"}
 
 DEFAULT_RESTART = {"attempts": 2, "interval": "30m", "delay": "15s", "mode": "fail"}
 DEFAULT_CHECK = {"type": "tcp", "interval": "15s", "timeout": "5s"}
@@ -224,6 +224,77 @@ def _secrets(app, err, mount):
     return vj, templates, env_names, extra_paths
 
 
+def _files(app, err, config):
+    """Non-secret configuration files: a template each, bind-mounted read-only into the container."""
+    files = app.get("files") or []
+    if not isinstance(files, list):
+        raise err("files", "must be a list of {name, destination, content}")
+    templates = []
+    for i, item in enumerate(files):
+        where = "files[%d]" % i
+        if not isinstance(item, dict) or set(item) - {"name", "destination", "content", "mode"}:
+            raise err(where, "must be a dict of name, destination, content and mode")
+        fname = item.get("name")
+        if not isinstance(fname, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", fname):
+            raise err(where + ".name", "%r must be a plain file name", fname)
+        dest = item.get("destination")
+        if not isinstance(dest, str) or not dest.startswith("/"):
+            raise err("files[%s].destination" % fname, "%r must be an absolute path in the container", dest)
+        content = item.get("content")
+        if not isinstance(content, str):
+            raise err("files[%s].content" % fname, "must be a string")
+        tmpl = {"EmbeddedTmpl": content, "DestPath": "local/" + fname, "Envvars": False, "ChangeMode": "restart"}
+        if item.get("mode"):
+            tmpl["Perms"] = str(item["mode"])
+        templates.append(tmpl)
+        config.setdefault("mount", []).append({"type": "bind", "source": "local/" + fname, "target": dest,
+                                               "readonly": True})
+    return templates
+
+
+def _sidecars(app, err, main):
+    """More tasks in the group (same image, env, volumes and secrets unless told), e.g. a cron runner."""
+    sidecars = app.get("sidecars") or []
+    if not isinstance(sidecars, list):
+        raise err("sidecars", "must be a list")
+    out = []
+    for i, item in enumerate(sidecars):
+        where = "sidecars[%d]" % i
+        known = {"name", "image", "command", "args", "entrypoint", "env", "lifecycle", "resources", "user"}
+        if not isinstance(item, dict) or set(item) - known:
+            raise err(where, "must be a dict of %s", ", ".join(sorted(known)))
+        sname = item.get("name")
+        if not isinstance(sname, str) or not _JOB.match(sname) or sname == main["Name"]:
+            raise err(where + ".name", "%r must be a task name other than the app's", sname)
+        where = "sidecars[%s]" % sname
+        image = item.get("image", main["Config"]["image"])
+        if not isinstance(image, str) or not _IMAGE.match(image):
+            raise err(where + ".image", "%r must name a pinned tag or digest", image)
+        config = dict((k, v) for k, v in main["Config"].items() if k not in ("ports", "image"))
+        config["image"] = image
+        for key in ("command", "args", "entrypoint"):
+            if item.get(key) is not None:
+                config[key] = item[key]
+        hook = item.get("lifecycle", "poststart")
+        if hook not in ("prestart", "poststart", "poststop"):
+            raise err(where + ".lifecycle", "%r must be prestart, poststart or poststop", hook)
+        env = dict(main.get("Env") or {})
+        env.update(dict((str(k), str(v)) for k, v in (item.get("env") or {}).items()))
+        res = item.get("resources") or {}
+        task = {"Name": sname, "Driver": "docker", "Config": config, "Env": env or None,
+                "Lifecycle": {"Hook": hook, "Sidecar": hook == "poststart"},
+                "Resources": {"CPU": _int(res.get("cpu", 100), where + ".resources.cpu", err, 1, 1000000),
+                              "MemoryMB": _int(res.get("memory", 128), where + ".resources.memory", err, 10,
+                                               10 ** 7)},
+                "VolumeMounts": copy.deepcopy(main.get("VolumeMounts")),
+                "Templates": copy.deepcopy(main.get("Templates")),
+                "Vault": copy.deepcopy(main.get("Vault")), "KillTimeout": main["KillTimeout"]}
+        if item.get("user") or main.get("User"):
+            task["User"] = item.get("user") or main.get("User")
+        out.append(dict((k, v) for k, v in task.items() if v is not None))
+    return out
+
+
 def app_job(app, data_root="/srv/homelab", scratch_root="/srv/scratch", pool=None, mount="kv",
             taken=None, datacenters=None):
     """A complete Nomad job (API JSON) for one app definition."""
@@ -303,7 +374,12 @@ def app_job(app, data_root="/srv/homelab", scratch_root="/srv/scratch", pool=Non
     elif check.get("path"):
         raise err("check.path", "only http checks take a path")
 
-    tags = ["traefik.enable=true"]
+    expose = app.get("expose", True)
+    if not isinstance(expose, bool):
+        raise err("expose", "must be a boolean")
+    tags = ["traefik.enable=true"] if expose else []
+    if app.get("host") and not expose:
+        raise err("host", "an app that is not exposed (expose: false) has no host name")
     if app.get("host"):
         # The provider's defaultRule derives Host(`<service>.<domain>`); only a different name needs a rule.
         host = app["host"]
@@ -346,7 +422,7 @@ def app_job(app, data_root="/srv/homelab", scratch_root="/srv/scratch", pool=Non
         raise err("env.%s" % clash[0], "is also a secret; a secret must not be given in plain env")
 
     task = {"Name": name, "Driver": "docker", "Config": config, "Env": env or None, "Resources": resources,
-            "VolumeMounts": mounts or None, "Templates": templates or None,
+            "VolumeMounts": mounts or None, "Templates": templates,
             "Vault": vj["vault_api"] if templates else None,
             "KillTimeout": duration_ns(app.get("kill_timeout", "30s"), "kill_timeout", err)}
     if app.get("user") is not None:
@@ -354,7 +430,18 @@ def app_job(app, data_root="/srv/homelab", scratch_root="/srv/scratch", pool=Non
             raise err("user", "must be a string like 1000:1000")
         task["User"] = app["user"]
     task = dict((k, v) for k, v in task.items() if v is not None)
+    task["Templates"] = templates  # filled in further by files below; dropped again when empty
 
+    port_spec = {"Label": "http", "Value": 0, "To": port, "HostNetwork": "default"}
+    if app.get("host_port") is not None:
+        # A fixed port on the node, for services other jobs reach by address (a database).
+        port_spec["Value"] = _int(app["host_port"], "host_port", err, 1, 65535)
+        network = {"Mode": "host", "ReservedPorts": [port_spec]}
+    else:
+        network = {"Mode": "host", "DynamicPorts": [port_spec]}
+
+    templates += _files(app, err, config)
+    tasks = [task] + _sidecars(app, err, task)
     count = _int(app.get("count", 1), "count", err, 0, 100)
     dcs = app.get("datacenters") or datacenters or ["*"]
     if not isinstance(dcs, list) or not all(isinstance(d, str) and d for d in dcs):
@@ -366,14 +453,16 @@ def app_job(app, data_root="/srv/homelab", scratch_root="/srv/scratch", pool=Non
         "Name": name,
         "Count": count,
         "RestartPolicy": restart_policy,
-        "Networks": [{"Mode": "host", "DynamicPorts": [{"Label": "http", "Value": 0, "To": port,
-                                                         "HostNetwork": "default"}]}],
+        "Networks": [network],
         "Services": [{"Name": subdomain, "PortLabel": "http", "Provider": "consul", "AddressMode": "auto",
                       "Tags": tags, "Checks": [consul_check]}],
-        "Tasks": [task],
+        "Tasks": tasks,
     }
     if group_volumes:
         group["Volumes"] = group_volumes
+    for t in tasks:
+        if not t.get("Templates"):
+            t.pop("Templates", None)
     job = {"ID": name, "Name": name, "Type": "service", "Datacenters": dcs, "TaskGroups": [group],
            "Meta": dict({"homelab_app": name, "homelab_subdomain": subdomain},
                         **dict((str(k), str(v)) for k, v in meta.items()))}

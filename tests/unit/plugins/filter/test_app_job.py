@@ -192,3 +192,43 @@ def test_bad_name_and_roots():
         app_job(APP, data_root="relative")
     with pytest.raises(AnsibleFilterError, match=r"the app definition must be a dict"):
         app_job(["photoprism"])
+
+
+def test_files_sidecars_and_unexposed_fixed_port():
+    job = _job(files=[{"name": "homelab.config.php", "destination": "/var/www/html/config/homelab.config.php",
+                       "content": "<?php $CONFIG = ['updatechecker' => false];\n", "mode": "0644"}],
+               sidecars=[{"name": "cron", "command": "/cron.sh"}])
+    assert_valid_job(job)
+    main, cron = job["TaskGroups"][0]["Tasks"]
+    assert main["Config"]["mount"] == [{"type": "bind", "source": "local/homelab.config.php",
+                                        "target": "/var/www/html/config/homelab.config.php", "readonly": True}]
+    assert [t["DestPath"] for t in main["Templates"]] == ["secrets/vault.env", "local/homelab.config.php"]
+    assert main["Templates"][1]["Envvars"] is False and main["Templates"][1]["Perms"] == "0644"
+    assert cron["Config"]["image"] == main["Config"]["image"] and cron["Config"]["command"] == "/cron.sh"
+    assert "ports" not in cron["Config"] and cron["Config"]["mount"] == main["Config"]["mount"]
+    assert cron["Lifecycle"] == {"Hook": "poststart", "Sidecar": True}
+    assert cron["VolumeMounts"] == main["VolumeMounts"] and cron["Vault"] == main["Vault"]
+    assert cron["Templates"] == main["Templates"] and cron["Env"] == main["Env"]
+
+    db = app_job({"name": "nextcloud-db", "subdomain": "nextcloud-db", "image": "postgres:16.9", "port": 5432,
+                  "host_port": 5433, "expose": False, "volumes": [{"name": "data", "destination": "/d"}]})
+    assert_valid_job(db)
+    group = db["TaskGroups"][0]
+    assert group["Networks"] == [{"Mode": "host", "ReservedPorts": [{"Label": "http", "Value": 5433, "To": 5432,
+                                                                     "HostNetwork": "default"}]}]
+    assert group["Services"][0]["Tags"] == [], "a database is not routed by Traefik"
+    assert "Templates" not in group["Tasks"][0] and "Vault" not in group["Tasks"][0]
+
+
+@pytest.mark.parametrize(("over", "message"), [
+    ({"files": [{"name": "../x", "destination": "/x", "content": ""}]}, "files[0].name: '../x' must be a plain"),
+    ({"files": [{"name": "x", "destination": "x", "content": ""}]}, "files[x].destination: 'x' must be absolute"),
+    ({"sidecars": [{"name": "photoprism"}]}, "sidecars[0].name: 'photoprism' must be a task name other than"),
+    ({"sidecars": [{"name": "cron", "lifecycle": "later"}]}, "sidecars[cron].lifecycle: 'later' must be"),
+    ({"host_port": 99999}, "host_port: 99999 is out of range"),
+    ({"expose": False, "host": "x.example.test"}, "host: an app that is not exposed"),
+])
+def test_bad_files_sidecars_ports(over, message):
+    with pytest.raises(AnsibleFilterError) as exc:
+        _job(**over)
+    assert message.replace(" must be absolute", " must be an absolute path") in str(exc.value), str(exc.value)
