@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import posixpath
 import re
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
@@ -89,6 +90,15 @@ def _under(path, root):
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+def _plain(value):
+    """Plain dicts and lists (resolves Ansible's lazy template containers once, before anything copies them)."""
+    if isinstance(value, Mapping):
+        return dict((k, _plain(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _app_name(app):
     if not isinstance(app, dict):
         raise AnsibleFilterError("app_job: the app definition must be a dict, got %s" % type(app).__name__)
@@ -110,6 +120,7 @@ def app_volumes(app, data_root="/srv/homelab", scratch_root="/srv/scratch", pool
     kind scratch: a directory <scratch_root>/<job>[/<volume>] (not backed up).
     kind external: an existing path (another app's data, shared read-only), under the data or scratch root.
     """
+    app = _plain(app)
     name = _app_name(app)
     err = _Err(name)
     for root, field in ((data_root, "data_root"), (scratch_root, "scratch_root")):
@@ -298,9 +309,9 @@ def _sidecars(app, err, main):
 def app_job(app, data_root="/srv/homelab", scratch_root="/srv/scratch", pool=None, mount="kv",
             taken=None, datacenters=None):
     """A complete Nomad job (API JSON) for one app definition."""
+    app = _plain(app)
     name = _app_name(app)
     err = _Err(name)
-    app = copy.deepcopy(app)
 
     image = app.get("image")
     if not image:
@@ -471,6 +482,7 @@ def app_job(app, data_root="/srv/homelab", scratch_root="/srv/scratch", pool=Non
 
 def app_job_vault(app, mount="kv"):
     """The Vault side of an app (vault_job's answer with the policy's extra paths), for the vault role."""
+    app = _plain(app)
     name = _app_name(app)
     return _secrets(app, _Err(name), mount)[0]
 
