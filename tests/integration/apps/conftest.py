@@ -44,38 +44,41 @@ def nomad():
         server.stop()
 
 
+def run_play(tmp_path, nomad, roles, extra_vars=None, check=False, diff=False):
+    """Run a play of roles against the simulator; answers (rc, parsed json callback output, stderr)."""
+    data_root, scratch_root = tmp_path / "data", tmp_path / "scratch"
+    variables = {"homelab_domain": "home.example.test", "homelab_data_root": str(data_root),
+                 "homelab_scratch_root": str(scratch_root), "homelab_zfs_pool": "",
+                 "homelab_lan_cidrs": ["192.168.1.0/24"], "ansible_python_interpreter": sys.executable,
+                 "app_wait_timeout": 60}
+    variables.update(extra_vars or {})
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "module_defaults": {"group/selfhost.homelab.nomad": {"address": nomad.address, "token": nomad.token}},
+             "vars": variables, "roles": roles}]
+    path = tmp_path / "play.yml"
+    path.write_text(json.dumps(play))
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOCALHOST_WARNING="false",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1")
+    env.pop("NOMAD_ADDR", None)
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(path), "-c", "local",
+           "-i", "localhost,"]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False, cwd=REPO)
+    try:
+        out = json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError("no JSON from ansible-playbook: rc=%s\n%s\n%s" % (proc.returncode, proc.stdout,
+                                                                               proc.stderr))
+    return proc.returncode, out, proc.stderr
+
+
 @pytest.fixture
 def play(tmp_path, nomad):
-    """Run a play of roles against the simulator; answers (rc, parsed json callback output, stderr)."""
-
-    def run(roles, extra_vars=None, check=False, diff=False, tasks=None):
-        data_root, scratch_root = tmp_path / "data", tmp_path / "scratch"
-        variables = {"homelab_domain": "home.example.test", "homelab_data_root": str(data_root),
-                     "homelab_scratch_root": str(scratch_root), "homelab_zfs_pool": "",
-                     "homelab_lan_cidrs": ["192.168.1.0/24"], "ansible_python_interpreter": sys.executable}
-        variables.update(extra_vars or {})
-        play = [{"hosts": "localhost", "gather_facts": False,
-                 "module_defaults": {"group/selfhost.homelab.nomad": {"address": nomad.address,
-                                                                      "token": nomad.token}},
-                 "vars": variables, "roles": roles, "tasks": tasks or []}]
-        path = tmp_path / "play.yml"
-        path.write_text(json.dumps(play))
-        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOCALHOST_WARNING="false",
-                   ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1")
-        env.pop("NOMAD_ADDR", None)
-        cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(path), "-c", "local",
-               "-i", "localhost,"]
-        if check:
-            cmd.append("--check")
-        if diff:
-            cmd.append("--diff")
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False, cwd=REPO)
-        try:
-            out = json.loads(proc.stdout)
-        except ValueError:
-            raise AssertionError("no JSON from ansible-playbook: rc=%s\n%s\n%s" % (proc.returncode, proc.stdout,
-                                                                                   proc.stderr))
-        return proc.returncode, out, proc.stderr
+    def run(roles, extra_vars=None, check=False, diff=False):
+        return run_play(tmp_path, nomad, roles, extra_vars, check, diff)
 
     return run
 
