@@ -189,3 +189,47 @@ def test_transmission(deployed):
     assert mounts == {"/config": False, "/downloads": False, "/watch": False}
     scratch = str(deployed["tmp"] / "scratch")
     assert os.path.isdir(scratch + "/transmission/downloads/incomplete")
+
+
+FILES = os.path.join(HERE, "files")
+
+
+def _parse(nomad, name):
+    import requests
+
+    with open(os.path.join(FILES, name), encoding="utf-8") as fh:
+        hcl = fh.read()
+    return requests.post(nomad.address + "/v1/jobs/parse", json={"JobHCL": hcl, "Canonicalize": True},
+                         headers={"X-Nomad-Token": nomad.token}, timeout=10)
+
+
+def test_photoprism_matches_the_owners_original_job(deployed, nomad):
+    """Same restart policy, resources, service and check as the owner's job, in current syntax."""
+    old = _parse(nomad, "photoprism-original-2020.nomad")
+    assert old.status_code == 400 and "Unsupported block type" in old.text, "2020 syntax is rejected, as by Nomad"
+    resp = _parse(nomad, "photoprism-original-current.nomad.hcl")
+    assert resp.status_code == 200, resp.text
+    original = resp.json()
+    assert_valid_job(original, strict=False)
+    ours = deployed["jobs"]["photoprism"]
+    (og,), (group,) = original["TaskGroups"], ours["TaskGroups"]
+    policy = ("Attempts", "Interval", "Delay", "Mode")
+    assert {k: group["RestartPolicy"][k] for k in policy} == {k: og["RestartPolicy"][k] for k in policy}
+    assert og["Count"] == group["Count"] == 1
+    (otask,), task = og["Tasks"], group["Tasks"][0]
+    assert {k: task["Resources"][k] for k in ("CPU", "MemoryMB")} == {
+        k: otask["Resources"][k] for k in ("CPU", "MemoryMB")} == {"CPU": 500, "MemoryMB": 3072}
+    assert otask["Driver"] == task["Driver"] == "docker"
+    (osvc,), (svc,) = og["Services"], group["Services"]
+    assert osvc["Name"] == svc["Name"] == "photos"
+    (ocheck,), (check,) = osvc["Checks"], svc["Checks"]
+    fields = ("Name", "Type", "Interval", "Timeout")
+    assert {k: check[k] for k in fields} == {k: ocheck[k] for k in fields}
+    assert ocheck["PortLabel"] == osvc["PortLabel"] and check["PortLabel"] == svc["PortLabel"]
+    # The service's port is the container's 2342 in both.
+    (oport,), (port,) = og["Networks"][0]["DynamicPorts"], group["Networks"][0]["DynamicPorts"]
+    assert oport["Label"] == osvc["PortLabel"] and port["Label"] == svc["PortLabel"]
+    assert oport["To"] == port["To"] == 2342
+    # Differences on purpose: Traefik opts in by tag (the original relied on exposing everything), the
+    # image is current and pinned, the data is on host volumes instead of bind mounts of host paths.
+    assert osvc["Tags"] == ["photos"] and svc["Tags"] == ["traefik.enable=true"]
