@@ -422,8 +422,8 @@ def app_job(app, data_root="/srv/homelab", scratch_root="/srv/scratch", pool=Non
     for key in ("command", "args"):
         if app.get(key) is not None:
             config[key] = app[key]
-    if config.get("args") is not None and not (isinstance(config["args"], list)
-                                              and all(isinstance(a, str) for a in config["args"])):
+    args = config.get("args")
+    if args is not None and not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
         raise err("args", "must be a list of strings")
     config.update(docker)
 

@@ -37,8 +37,8 @@ def test_whoami_role_from_the_docs(tmp_path, nomad):
         assert svc["Name"] == "whoami" and svc["Checks"][0]["Path"] == "/health"
         rc, out, err = run_play(tmp_path, nomad, [{"role": "whoami"}])
         assert rc == 0 and stats(out)["changed"] == 0
-        rc, out, err = run_play(tmp_path, nomad, [{"role": "whoami"}], {"whoami_enabled": False,
-                                                                      "whoami_app": {"name": "x"}})
+        disabled = {"whoami_enabled": False, "whoami_app": {"name": "x"}}
+        rc, out, err = run_play(tmp_path, nomad, [{"role": "whoami"}], disabled)
         assert rc == 0 and stats(out)["changed"] == 0, "disabled: nothing runs, not even the checks"
     finally:
         del os.environ["ANSIBLE_ROLES_PATH"]
