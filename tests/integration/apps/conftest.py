@@ -58,7 +58,7 @@ def run_play(tmp_path, nomad, roles, extra_vars=None, check=False, diff=False):
     path = tmp_path / "play.yml"
     path.write_text(json.dumps(play))
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOCALHOST_WARNING="false",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1")
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="true")
     env.pop("NOMAD_ADDR", None)
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(path), "-c", "local",
            "-i", "localhost,"]
