@@ -468,7 +468,11 @@ class NomadSim(App):
             "member": {"Name": "%s.%s" % (self.node_name, self.region), "Addr": "127.0.0.1", "Port": 4648,
                        "Status": "alive", "Tags": {"region": self.region, "dc": self.datacenter, "build": VERSION,
                                                    "role": "nomad"}},
-            "stats": {"nomad": {"leader": "true", "server": "true", "known_regions": "1"}}})
+            "stats": {"nomad": {"leader": "true", "server": "true", "known_regions": "1"},
+                      # as a real agent with client { enabled = true } (command/agent/agent.go Stats)
+                      "client": {"node_id": self.node_id, "known_servers": "127.0.0.1:4647",
+                                 "num_allocations": str(len(self.allocs)), "last_heartbeat": "0",
+                                 "heartbeat_ttl": "10s"}}})
 
     def agent_members(self, request: Request) -> Response:
         member = self.agent_self(request).body["member"]

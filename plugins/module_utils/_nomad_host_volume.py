@@ -1,0 +1,165 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) selfhost.homelab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private: Nomad dynamic host volumes (Nomad >= 1.10) over the nomad_job connection.
+
+API: https://developer.hashicorp.com/nomad/api-docs/volumes#host-volumes; field names
+of hashicorp/nomad api/host_volumes.go (HostVolume, RequestedCapabilities, ...).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.selfhost.homelab.plugins.module_utils._nomad import NomadError
+
+ACCESS_MODES = ("single-node-reader-only", "single-node-writer", "single-node-single-writer",
+                "single-node-multi-writer")
+ATTACHMENT_MODES = ("file-system", "block-device")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.I)
+_FACTORS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000 ** 2, "mb": 1000 ** 2, "g": 1000 ** 3, "gb": 1000 ** 3,
+            "t": 1000 ** 4, "tb": 1000 ** 4, "p": 1000 ** 5, "pb": 1000 ** 5,
+            "ki": 1024, "kib": 1024, "mi": 1024 ** 2, "mib": 1024 ** 2, "gi": 1024 ** 3, "gib": 1024 ** 3,
+            "ti": 1024 ** 4, "tib": 1024 ** 4, "pi": 1024 ** 5, "pib": 1024 ** 5}
+# The fields this module manages, compared to decide `changed` and shown in the diff.
+MANAGED = ("Name", "NodeID", "NodePool", "PluginID", "HostPath", "RequestedCapacityMinBytes",
+           "RequestedCapacityMaxBytes", "RequestedCapabilities", "Parameters")
+
+
+def parse_size(value, field):
+    """'10GiB', '500M', 1048576 -> bytes; None stays None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise NomadError("%s: must not be negative" % field)
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise NomadError("%s: %r is not a size like 10GiB, 500MB or a number of bytes" % (field, value))
+    unit = (match.group(2) or "").lower()
+    return int(float(match.group(1)) * _FACTORS[unit])
+
+
+class HostVolumes:
+    """The host volume endpoints, through the same python-nomad requester settings and error handling."""
+
+    def __init__(self, conn):
+        from nomad.api import base
+
+        class _Volume(base.Requester):
+            ENDPOINT = "volume"
+
+        class _Volumes(base.Requester):
+            ENDPOINT = "volumes"
+
+        settings = conn.client.requester_settings
+        self.conn = conn
+        self._volume = _Volume(**settings)
+        self._volumes = _Volumes(**settings)
+
+    def local_node_id(self):
+        """The node ID of the agent the module talks to (GET /v1/agent/self, stats.client.node_id)."""
+        info = self.conn.call("read agent self", self.conn.client.agent.get_agent) or {}
+        node = ((info.get("stats") or {}).get("client") or {}).get("node_id")
+        if not node:
+            raise NomadError("node_id: not given, and the agent at %s is not a Nomad client (no stats.client.node_id "
+                             "in /v1/agent/self); give the node's ID" % self.conn.address)
+        return node
+
+    def find(self, name, node_id):
+        """The full volume named `name` on `node_id` in the connection's namespace, or None."""
+        resp = self.conn.call("list host volumes", self._volumes.request, method="get",
+                              params={"type": "host", "prefix": name, "node_id": node_id})
+        matches = [v for v in (resp.json() if resp is not None else []) or []
+                   if v.get("Name") == name and v.get("NodeID") == node_id]
+        if not matches:
+            return None
+        if len(matches) > 1:
+            raise NomadError("name: %d host volumes named %r on node %s; remove the extra ones by ID (%s)"
+                             % (len(matches), name, node_id, ", ".join(v["ID"] for v in matches)))
+        resp = self.conn.call("read host volume %s" % name, self._volume.request, "host", matches[0]["ID"],
+                              method="get")
+        return resp.json() if resp is not None else None
+
+    def write(self, volume, create):
+        verb = "create" if create else "register"
+        resp = self.conn.call("%s host volume %s" % (verb, volume["Name"]), self._volume.request, "host", verb,
+                              method="put", json={"Volume": volume})
+        if resp is None:
+            raise NomadError("%s host volume %s: this Nomad has no dynamic host volumes (Nomad >= 1.10 needed)"
+                             % (verb, volume["Name"]))
+        return resp.json()
+
+    def delete(self, volume_id):
+        return self.conn.call("delete host volume %s" % volume_id, self._volume.request, "host", volume_id,
+                              method="delete")
+
+
+def desired_volume(params, node_id):
+    caps = []
+    for i, cap in enumerate(params["capabilities"] or []):
+        access, attach = cap.get("access_mode"), cap.get("attachment_mode") or "file-system"
+        if access not in ACCESS_MODES:
+            raise NomadError("capabilities[%d].access_mode: %r must be one of %s"
+                             % (i, access, ", ".join(ACCESS_MODES)))
+        if attach not in ATTACHMENT_MODES:
+            raise NomadError("capabilities[%d].attachment_mode: %r must be one of %s"
+                             % (i, attach, ", ".join(ATTACHMENT_MODES)))
+        caps.append({"AccessMode": access, "AttachmentMode": attach})
+    if not caps:
+        raise NomadError("capabilities: at least one access mode is needed")
+    cmin = parse_size(params["capacity_min"], "capacity_min")
+    cmax = parse_size(params["capacity_max"], "capacity_max")
+    if cmin is not None and cmax is not None and cmax < cmin:
+        raise NomadError("capacity_max: %d is below capacity_min %d" % (cmax, cmin))
+    host_path, plugin = params["host_path"], params["plugin_id"]
+    if bool(host_path) == bool(plugin):
+        raise NomadError("host_path: give either host_path (register an existing path) or plugin_id (let a plugin "
+                         "create the volume), not %s" % ("both" if host_path else "neither"))
+    if host_path and not host_path.startswith("/"):
+        raise NomadError("host_path: %r must be an absolute path on the node" % host_path)
+    vol = {"Name": params["name"], "NodeID": node_id, "RequestedCapabilities": caps,
+           "RequestedCapacityMinBytes": cmin or 0, "RequestedCapacityMaxBytes": cmax or 0,
+           "Parameters": dict((k, str(v)) for k, v in (params["parameters"] or {}).items()) or None}
+    if host_path:
+        vol["HostPath"] = host_path.rstrip("/") or "/"
+    else:
+        vol["PluginID"] = plugin
+    if params["node_pool"]:
+        vol["NodePool"] = params["node_pool"]
+    return vol
+
+
+def _norm(field, value):
+    if field == "RequestedCapabilities":
+        return sorted((c.get("AccessMode"), c.get("AttachmentMode")) for c in value or [])
+    if field == "Parameters":
+        return dict(value or {})
+    if field in ("RequestedCapacityMinBytes", "RequestedCapacityMaxBytes"):
+        return value or 0
+    return value or ""
+
+
+def differences(current, desired):
+    """Fields of `desired` that differ from `current` (None: the volume does not exist)."""
+    if current is None:
+        return [f for f in MANAGED if f in desired]
+    return [f for f in MANAGED if f in desired and _norm(f, current.get(f)) != _norm(f, desired[f])]
+
+
+def summary(volume):
+    """The managed fields as text lines, for the diff."""
+    if not volume:
+        return ""
+    lines = []
+    for field in MANAGED:
+        if field not in volume:
+            continue
+        value = volume[field]
+        if field == "RequestedCapabilities":
+            value = ", ".join("%s/%s" % pair for pair in _norm(field, value))
+        elif field == "Parameters":
+            value = ", ".join("%s=%s" % kv for kv in sorted(_norm(field, value).items()))
+        lines.append("%s: %s\n" % (field, value))
+    return "".join(lines)
