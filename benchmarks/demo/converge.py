@@ -76,8 +76,8 @@ def main():
         many, one = os.path.join(tmp, "many.yml"), os.path.join(tmp, "one.yml")
         floor_playbook(many, args.floor_tasks)
         floor_playbook(one, 1)
-        t_many = min(run_playbook(many)[0] for _ in range(2))
-        t_one = min(run_playbook(one)[0] for _ in range(2))
+        t_many = min(run_playbook(many)[0] for _run in range(2))
+        t_one = min(run_playbook(one)[0] for _run in range(2))
     floor = (t_many - t_one) / (args.floor_tasks - 1)
 
     n, k = executions(rerun), args.floor_tasks
