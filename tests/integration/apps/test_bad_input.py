@@ -9,7 +9,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from conftest import failures, run_play  # noqa: E402
+from apps_it import failures, run_play  # noqa: E402
 
 
 def test_duplicate_subdomain_across_roles(tmp_path, nomad):

@@ -10,7 +10,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from conftest import REPO, failures, run_play, stats, submitted_jobs  # noqa: E402
+from apps_it import REPO, failures, run_play, stats, submitted_jobs  # noqa: E402
 
 from tests.nomad_jobschema import assert_valid_job  # noqa: E402
 

@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from conftest import changed_tasks, failures, stats, submitted_jobs  # noqa: E402
+from apps_it import changed_tasks, failures, stats, submitted_jobs  # noqa: E402
 
 from tests.nomad_jobschema import assert_valid_job  # noqa: E402
 
@@ -49,7 +49,7 @@ def _service(job):
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory, nomad):
     """The four apps deployed once (check mode first); shared by the tests of this module."""
-    from conftest import run_play
+    from apps_it import run_play
 
     tmp = tmp_path_factory.mktemp("apps")
     (tmp / "data" / "media" / "movies").mkdir(parents=True)
