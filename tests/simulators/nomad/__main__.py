@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "version":
         print("Nomad v%s (simulator)" % VERSION)
         return 0
+    if argv and argv[0] in ("status", "operator", "acl"):
+        from . import cli
+
+        return cli.main(argv)
     if not argv or argv[0] != "agent":
         print("usage: python -m tests.simulators.nomad agent -dev [-bind ADDR] [-http-port N] [-config FILE] "
               "[-data-dir DIR] [-acl-enabled]", file=sys.stderr)

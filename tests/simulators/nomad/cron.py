@@ -64,7 +64,7 @@ def parse(spec: str) -> list[set[int] | None]:
         raise ValueError("invalid cron expression %r: 5, 6 or 7 fields" % spec)
     if any(c in p for p in parts for c in "LW#"):
         raise ValueError("cron expression %r: L, W and # are not supported by the simulator" % spec)
-    fields = [_field(p, lo, hi, names) for p, (lo, hi, names) in zip(parts, _FIELDS)]
+    fields = [_field(p, lo, hi, names) for p, (lo, hi, names) in zip(parts, _FIELDS, strict=True)]
     if fields[5] is not None and 7 in fields[5]:
         fields[5] = (fields[5] - {7}) | {0}
     return fields

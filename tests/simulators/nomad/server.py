@@ -415,6 +415,7 @@ class NomadSim(App):
         r("GET", "/v1/agent/health", lambda q: Response(200, {"server": {"ok": True, "message": "ok"}}))
         r("GET", "/v1/agent/members", self.agent_members)
         r("GET", "/.well-known/jwks.json", self.jwks)
+        r("GET", "/v1/operator/raft/configuration", self.raft_configuration)
         r("GET", "/v1/operator/snapshot", self.snapshot_save)
         r("PUT", "/v1/operator/snapshot", self.snapshot_restore)
         r("POST", "/v1/operator/snapshot", self.snapshot_restore)
@@ -487,6 +488,12 @@ class NomadSim(App):
                 "tokens": self.tokens, "acl_bootstrapped": self.acl_bootstrapped,
                 "variables": [[list(k), v] for k, v in self.variables.items()],
                 "namespaces": self.namespaces, "host_volumes": self.host_volumes}
+
+    def raft_configuration(self, request: Request) -> Response:
+        """One voter, the leader: this agent (RaftServer fields of the API description)."""
+        return Response(200, {"Index": self.index, "Servers": [{
+            "ID": self.node_id, "Node": "%s.%s" % (self.node_name, self.region), "Address": "127.0.0.1:4647",
+            "Leader": True, "Voter": True, "RaftProtocol": "3"}]})
 
     def snapshot_save(self, request: Request) -> Response:
         """The server state as a gzipped archive (Nomad's is a gzipped tar of the raft snapshot)."""
