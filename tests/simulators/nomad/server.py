@@ -373,7 +373,8 @@ class NomadSim(App):
                         "NodesEvaluated": 1, "NodesFiltered": 1, "NodesInPool": 1, "NodesAvailable": {
                             self.datacenter: 1}, "ClassFiltered": None, "ConstraintFiltered": {unmet: 1},
                         "NodesExhausted": 0, "ClassExhausted": None, "DimensionExhausted": None,
-                        "QuotaExhausted": None, "ResourcesExhausted": None, "Scores": None, "AllocationTime": 0,
+                        "QuotaExhausted": None, "ResourcesExhausted": None, "Scores": None, "ScoreMetaData": None,
+                        "AllocationTime": 0,
                         "CoalescedFailures": group["Count"] - 1}
                     continue
             # One client node: a system job places one allocation per group on it.
