@@ -295,10 +295,8 @@ plugin "docker" {
         for job in http("GET", nomad_addr + "/v1/jobs")[1]:
             http("DELETE", "%s/v1/job/%s?purge=true" % (nomad_addr, job["ID"]))
         wait(lambda: not [a for a in http("GET", nomad_addr + "/v1/allocations")[1]
-                           if a["ClientStatus"] in ("pending", "running")], timeout=60, what="allocations to stop")
+                          if a["ClientStatus"] in ("pending", "running")], timeout=60, what="allocations to stop")
         time.sleep(1)
     finally:
         for proc in reversed(procs):
             proc.stop()
-
-

@@ -892,6 +892,7 @@ class Runner:
         if final:
             shutil.rmtree(os.path.join(self.config.data_dir, "alloc", alloc_id, "tmp"), ignore_errors=True)
 
+
 class _Adopted:
     """A task process started by a previous agent: not our child, so it is polled (its exit code is
     not known to us: reported as 0 if it is gone, see README)."""

@@ -34,7 +34,7 @@ def _field(text: str, low: int, high: int, names: dict) -> set[int] | None:
         return None
     out: set[int] = set()
     for item in text.split(","):
-        rng, _, step_text = item.partition("/")
+        rng, _slash, step_text = item.partition("/")
         step = int(step_text) if step_text else 1
         if step < 1:
             raise ValueError("invalid cron step in %r" % item)
