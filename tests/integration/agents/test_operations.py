@@ -105,3 +105,91 @@ def test_nomad_snapshot_restore_restart_and_versions(agent_bin, procs, tmp_path)
     assert status == 200 and [j["ID"] for j in jobs] == ["web"]
     assert json.loads(json.dumps(http("POST", base + "/v1/acl/bootstrap")[1])) is not None
     assert http("POST", base + "/v1/acl/bootstrap")[0] == 400
+
+
+REATTACH_JOB = '''
+job "keeper" {
+  datacenters = ["dc1"]
+  group "g" {
+    network {
+      port "raw" {}
+      port "box" {}
+    }
+    task "raw" {
+      driver = "raw_exec"
+      config {
+        command = "%(python)s"
+        args    = ["-m", "http.server", "-b", "127.0.0.1", "${NOMAD_PORT_raw}"]
+      }
+    }
+    task "box" {
+      driver = "docker"
+      config {
+        image        = "%(image)s"
+        network_mode = "host"
+        command      = "/bin/sh"
+        args         = ["-c", "echo box >/tmp/index.html; exec httpd -f -p 127.0.0.1:${NOMAD_PORT_box} -h /tmp"]
+      }
+    }
+  }
+}
+'''
+
+
+def test_a_restarted_nomad_agent_reattaches_to_running_tasks(agent_bin, procs, tmp_path):
+    """Like Nomad's client, the agent leaves raw_exec processes and docker containers running when it
+    stops, and the next agent on the same data dir watches them again instead of marking them lost."""
+    import sys
+
+    from .conftest import STANDIN_IMAGE, wait
+
+    port = free_port()
+    conf = tmp_path / "nomad.hcl"
+    conf.write_text('data_dir = "%s"\nbind_addr = "127.0.0.1"\nports {\n  http = %d\n}\n'
+                    'server {\n  enabled = true\n  bootstrap_expect = 1\n}\nclient {\n  enabled = true\n}\n'
+                    'plugin "raw_exec" {\n  config {\n    enabled = true\n  }\n}\nplugin "docker" {}\n'
+                    % (tmp_path / "data", port))
+    base = "http://127.0.0.1:%d" % port
+
+    def start():
+        proc = procs([agent_bin / "nomad", "agent", "-config", conf], tmp_path / "nomad.log")
+        proc.wait_http(base + "/v1/agent/health")
+        return proc
+
+    def answer(port):
+        try:
+            return http("GET", "http://127.0.0.1:%d/" % port, timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    agent = start()
+    ports, alloc = {"raw": 0, "box": 0}, {"ID": "none"}
+    try:
+        hcl = REATTACH_JOB % {"python": sys.executable, "image": STANDIN_IMAGE}
+        status, job = http("POST", base + "/v1/jobs/parse", {"JobHCL": hcl, "Canonicalize": True})
+        assert status == 200, job
+        assert http("PUT", base + "/v1/jobs", {"Job": job})[0] == 200
+        alloc = wait(lambda: [a for a in http("GET", base + "/v1/job/keeper/allocations")[1]
+                              if a["ClientStatus"] == "running"], what="running")[0]
+        ports = {p["Label"]: p["Value"] for p in
+                 http("GET", base + "/v1/allocation/" + alloc["ID"])[1]["AllocatedResources"]["Shared"]["Ports"]}
+        wait(lambda: answer(ports["raw"]) and answer(ports["box"]), what="both tasks to answer")
+
+        assert agent.stop() == 0
+        assert answer(ports["raw"]) and answer(ports["box"])  # the tasks outlive the agent
+
+        agent = start()
+        allocs = http("GET", base + "/v1/job/keeper/allocations")[1]
+        assert [(a["ID"], a["ClientStatus"]) for a in allocs] == [(alloc["ID"], "running")]
+        states = http("GET", base + "/v1/allocation/" + alloc["ID"])[1]["TaskStates"]
+        assert {t: s["State"] for t, s in states.items()} == {"raw": "running", "box": "running"}
+        assert answer(ports["raw"]) and answer(ports["box"])
+    finally:
+        # Stopping the job stops the re-attached tasks.
+        http("DELETE", base + "/v1/job/keeper?purge=true")
+        wait(lambda: not answer(ports["raw"]) and not answer(ports["box"]), what="tasks to stop")
+        import subprocess
+
+        wait(lambda: subprocess.run(["docker", "ps", "-aq", "--filter", "label=com.hashicorp.nomad.alloc_id=%s"
+                                     % alloc["ID"]], capture_output=True, text=True, check=False).stdout.strip() == "",
+             what="container removal")

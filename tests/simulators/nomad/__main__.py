@@ -44,10 +44,18 @@ def _runner(cfg: dict, data_dir: str | None):
     meta = client.get("meta") or {}
     if isinstance(meta, list):
         meta = meta[0] if meta else {}
+    # Declared stand-ins (images that cannot exist here): a simulator setting, not Nomad's (README).
+    standins = tuple(i.strip() for i in os.environ.get("NOMAD_SIM_STANDIN_IMAGES", "").split(",") if i.strip())
+    host_volumes = {v["__label__"]: {"path": v.get("path", ""), "read_only": bool(v.get("read_only"))}
+                    for v in client.get("host_volume") or []}
+    docker_volumes = (plugins.get("docker") or {}).get("volumes") or [{}]
+    if isinstance(docker_volumes, list):
+        docker_volumes = docker_volumes[0] if docker_volumes else {}
     config = ClientConfig(data_dir=data_dir, vault_addr=vault.get("address", "") if vault.get("enabled") else "",
                           vault_jwt_path=vault.get("jwt_auth_backend_path", "jwt-nomad"), consul_addr=consul_addr,
                           consul_token=consul.get("token", ""), meta={k: str(v) for k, v in meta.items()},
-                          drivers=drivers)
+                          drivers=drivers, standin_images=standins, host_volumes=host_volumes,
+                          docker_volumes_enabled=bool(docker_volumes.get("enabled")))
     return lambda sim: Runner(sim, config)
 
 
@@ -70,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "version":
         print("Nomad v%s (simulator)" % VERSION)
         return 0
+    if argv and argv[0] in ("status", "operator", "acl"):
+        from . import cli
+
+        return cli.main(argv)
     if not argv or argv[0] != "agent":
         print("usage: python -m tests.simulators.nomad agent -dev [-bind ADDR] [-http-port N] [-config FILE] "
               "[-data-dir DIR] [-acl-enabled]", file=sys.stderr)
@@ -121,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     print("==> Nomad agent (simulator %s) started! HTTP at %s" % (VERSION, server.address), flush=True)
     try:
         server.start()
+        sim.start_periodic()  # periodic jobs fire on their cron
         signal.pause()
     except KeyboardInterrupt:
         pass

@@ -51,6 +51,21 @@ class ClientConfig:
     consul_token: str = ""
     meta: dict[str, str] = field(default_factory=dict)
     drivers: tuple[str, ...] = ("raw_exec",)
+    # Declared stand-ins: docker images whose software cannot exist here (the apps,
+    # Grafana). A task using one runs STANDIN_IMAGE as an HTTP responder instead.
+    standin_images: tuple[str, ...] = ()
+    # client { host_volume "NAME" { path, read_only } } and the docker plugin's volumes { enabled }
+    host_volumes: dict[str, dict] = field(default_factory=dict)
+    docker_volumes_enabled: bool = False
+
+
+STANDIN_IMAGE = "selfhost-homelab/standin:latest"
+
+
+def declared_standin(image: str, declared: tuple[str, ...]) -> bool:
+    """Whether ``image`` is declared a stand-in: an entry names it exactly, or names its repository (any tag)."""
+    repo = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    return any(entry in (image, repo) for entry in declared if entry)
 
 
 def _free_port() -> int:
@@ -93,6 +108,9 @@ class Runner:
         self.containers: dict[tuple[str, str], str] = {}
         self.services: dict[str, list[str]] = {}
         self.stopping: set[str] = set()
+        self.done: dict[tuple[str, str], threading.Event] = {}
+        self.restarts: dict[tuple[str, str], list[float]] = {}
+        self.launchers: dict[tuple[str, str], Any] = {}
         os.makedirs(os.path.join(config.data_dir, "alloc"), exist_ok=True)
 
     def handles(self, job: dict) -> bool:
@@ -146,7 +164,27 @@ class Runner:
                 ok = True
             if not ok:
                 return "%s %s %s" % (con.get("LTarget", ""), op, right)
+        for vol in (group.get("Volumes") or {}).values():
+            if vol.get("Type") == "host" and self.host_volume(job, vol) is None:
+                return "missing compatible host volumes"  # Nomad's FilterConstraintHostVolumes
         return ""
+
+    def host_volume(self, job: dict, vol: dict) -> dict | None:
+        """This node's host volume for a group ``volume`` block of type host: {"path", "read_only"}, or None.
+
+        A static ``client { host_volume }`` or a dynamic host volume of the job's namespace on this
+        node, by name; a read-only host volume only serves a read-only request (Nomad's checker)."""
+        source = vol.get("Source") or ""
+        found = self.config.host_volumes.get(source)
+        if found is None:
+            dynamic = [v for v in self.sim.host_volumes.values() if v["Name"] == source and
+                       v["Namespace"] == job["Namespace"] and v["NodeID"] == self.sim.node_id and
+                       v.get("State") == "ready"]
+            if dynamic:
+                found = {"path": dynamic[0]["HostPath"], "read_only": False}
+        if found is None or (found.get("read_only") and not vol.get("ReadOnly")):
+            return None
+        return found
 
     # ---- lifecycle, called by NomadSim under its lock -------------------------------
     def start(self, alloc: dict, job: dict) -> None:
@@ -155,11 +193,43 @@ class Runner:
 
     def stop(self, alloc_id: str) -> None:
         self.stopping.add(alloc_id)
+        for key, done in list(self.done.items()):
+            if key[0] == alloc_id:
+                done.set()
         threading.Thread(target=self._stop, args=(alloc_id,), daemon=True).start()
 
     def shutdown(self) -> None:
-        for alloc_id in {a for a, _t in self.procs} | {a for a, _t in self.containers}:
-            self._stop(alloc_id, final=False)
+        """The agent stops: like Nomad's client, it leaves its tasks (and their services) running;
+        the next agent on this data dir re-attaches to them (:meth:`reattach`)."""
+        self.stopping.add("*shutdown*")
+
+    def reattach(self, alloc: dict, job: dict) -> bool:
+        """Watch again the tasks of ``alloc`` that a previous agent started; False if none is left to watch."""
+        handles = alloc.get("_handles") or {}
+        group = next((g for g in job["TaskGroups"] if g["Name"] == alloc["TaskGroup"]), None)
+        if group is None or not handles:
+            return False
+        watched = False
+        for task in group["Tasks"]:
+            handle = handles.get(task["Name"])
+            state = alloc["TaskStates"].get(task["Name"], {})
+            if not handle or state.get("State") != "running":
+                continue
+            key = (alloc["ID"], task["Name"])
+            self.done[key] = threading.Event()
+            if "container" in handle:
+                self.containers[key] = handle["container"]
+                proc = subprocess.Popen(["docker", "wait", handle["container"]], stdout=subprocess.PIPE, text=True)
+            else:
+                proc = _Adopted(handle["pid"])
+                self.procs[key] = proc
+            threading.Thread(target=self._watch, args=(alloc["ID"], job, group, task, proc), daemon=True).start()
+            watched = True
+        if watched:
+            ports = (alloc.get("AllocatedResources") or {}).get("Shared", {}).get("Ports") or []
+            threading.Thread(target=self._register_services, args=(alloc["ID"], job, group, ports),
+                             daemon=True).start()
+        return watched
 
     # ---- the allocation runner ------------------------------------------------
     def _update(self, alloc_id: str, task: str | None = None, **changes: Any) -> None:
@@ -180,6 +250,8 @@ class Runner:
 
         self._update(alloc_id, task, State="dead", Failed=True, FinishedAt=_iso(now), Events=events)
         self._update(alloc_id, ClientStatus="failed", ClientDescription="Failed tasks")
+        if (alloc_id, task) in self.done:
+            self.done[(alloc_id, task)].set()
         self._set_health(alloc_id, False)
 
     def _set_health(self, alloc_id: str, healthy: bool) -> None:
@@ -213,28 +285,80 @@ class Runner:
         alloc_dir = os.path.join(self.config.data_dir, "alloc", alloc_id)
         os.makedirs(os.path.join(alloc_dir, "alloc", "logs"), exist_ok=True)
         os.makedirs(os.path.join(alloc_dir, "alloc", "data"), exist_ok=True)
+        # Lifecycle: prestart tasks first (the non-sidecar ones must complete successfully before
+        # the main tasks start), then the main tasks, then the poststart tasks. Poststop tasks are
+        # not run (README).
+        hooks = {t["Name"]: (t.get("Lifecycle") or {}).get("Hook") or "" for t in group["Tasks"]}
+        prestart = [t for t in group["Tasks"] if hooks[t["Name"]] == "prestart"]
+        main = [t for t in group["Tasks"] if hooks[t["Name"]] == ""]
+        poststart = [t for t in group["Tasks"] if hooks[t["Name"]] == "poststart"]
         started = []
-        for task in group["Tasks"]:
-            if alloc_id in self.stopping:
-                return
-            ok = self._start_task(alloc_id, job, group, task, alloc_dir, ports)
-            if not ok:
-                self._kill_started(alloc_id, started)
-                return
-            started.append(task["Name"])
-        with self.sim.lock:  # a short batch task may have finished already
-            if self.sim.allocs[alloc_id]["ClientStatus"] == "pending":
-                self._update(alloc_id, ClientStatus="running")
+        for phase in (prestart, main, poststart):
+            for task in phase:
+                if alloc_id in self.stopping:
+                    return
+                self.done[(alloc_id, task["Name"])] = threading.Event()
+                if not self._start_task(alloc_id, job, group, task, alloc_dir, ports):
+                    self._kill_started(alloc_id, started)
+                    self._update(alloc_id, ClientStatus="failed", ClientDescription="Failed tasks")
+                    return
+                started.append(task["Name"])
+            if phase is prestart:
+                for task in phase:
+                    if (task.get("Lifecycle") or {}).get("Sidecar"):
+                        continue
+                    self.done[(alloc_id, task["Name"])].wait()
+                    with self.sim.lock:
+                        failed = self.sim.allocs[alloc_id]["TaskStates"][task["Name"]]["Failed"]
+                    if failed:  # the main tasks never start
+                        self._kill_started(alloc_id, started)
+                        self._update(alloc_id, ClientStatus="failed", ClientDescription="Failed tasks")
+                        self._set_health(alloc_id, False)
+                        return
+                if alloc_id in self.stopping:
+                    return
+            elif phase is main:
+                with self.sim.lock:  # a short batch task may have finished already
+                    if self.sim.allocs[alloc_id]["ClientStatus"] == "pending":
+                        self._update(alloc_id, ClientStatus="running")
         services = self._register_services(alloc_id, job, group, ports)
         healthy = self._wait_healthy(alloc_id, group, services)
         if healthy is not None:
             self._set_health(alloc_id, healthy)
 
-    def _kill_started(self, alloc_id: str, tasks: list[str]) -> None:
+    def _kill_started(self, alloc_id: str, tasks: list[str], reason: str = "") -> None:
+        """Stop the named tasks of an allocation that is failing (Nomad: a sibling task failed)."""
+        from .server import _iso
+
         for name in tasks:
-            proc = self.procs.get((alloc_id, name))
-            if proc and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+            key = (alloc_id, name)
+            with self.sim.lock:
+                state = self.sim.allocs[alloc_id]["TaskStates"][name]
+                if state["State"] == "dead":
+                    continue
+                state["State"] = "dead"  # before the kill, so its watcher does not restart it
+            self._kill(key)
+            events = [_event("Sibling Task Failed", "Task's sibling %s failed" % reason, FailedSibling=reason)] \
+                if reason else []
+            self._update(alloc_id, name, State="dead", FinishedAt=_iso(time.time()),
+                         Events=[*events, _event("Killing", "Sent interrupt. Waiting 5s before force killing"),
+                                 _event("Killed", "Task successfully killed")])
+
+    def _kill(self, key: tuple[str, str]) -> None:
+        container = self.containers.get(key)
+        if container:
+            subprocess.run(["docker", "stop", "-t", "5", container], capture_output=True, timeout=60, check=False)
+        proc = self.procs.get(key)
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGINT)
+                proc.wait(5)
+            except (subprocess.TimeoutExpired, ProcessLookupError, PermissionError):
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                proc.wait(5)
 
     def _env(self, alloc_id: str, job: dict, group: dict, task: dict, task_dir: str, alloc_dir: str,
              ports: list[dict]) -> dict[str, str]:
@@ -362,8 +486,14 @@ class Runner:
         self._update(alloc_id, name, Events=[_event("Template", "Template rendered")] if task.get("Templates")
                      else [])
         config = task.get("Config") or {}
+        mounts = self._volume_mounts(job, group, task)
+        if mounts and task.get("Driver") != "docker":  # Nomad's volume hook: raw_exec has no mount support
+            message = 'volumes: task driver "%s" for "%s" does not support host volumes' % (task.get("Driver"), name)
+            self._fail(alloc_id, name, [_event("Task hook failed", message, fails=True),
+                                        _event("Not Restarting", "Error was unrecoverable", fails=True)])
+            return False
         if task.get("Driver") == "docker":
-            return self._start_docker(alloc_id, job, group, task, task_dir, alloc_dir, ports, env)
+            return self._start_docker(alloc_id, job, group, task, task_dir, alloc_dir, ports, env, mounts)
         command = self._interpolate(config.get("command"), env, self.config.meta)
         if not command:
             self._fail(alloc_id, name, [_event("Failed Validation", "missing command", fails=True)])
@@ -371,24 +501,49 @@ class Runner:
         argv = [command, *self._interpolate(list(config.get("args") or []), env, self.config.meta)]
         proc_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
         logs = os.path.join(alloc_dir, "alloc", "logs")
-        try:
+
+        def launch() -> subprocess.Popen:
             with open(os.path.join(logs, "%s.stdout.0" % name), "ab") as out, \
                     open(os.path.join(logs, "%s.stderr.0" % name), "ab") as err:
                 proc = subprocess.Popen(argv, cwd=task_dir, env=proc_env, stdout=out, stderr=err,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
+            self.procs[(alloc_id, name)] = proc
+            self._handle(alloc_id, name, {"pid": proc.pid})
+            return proc
+
+        try:
+            proc = launch()
         except OSError as exc:
             message = "failed to launch command with executor: %s" % exc
             self._fail(alloc_id, name, [_event("Driver Failure", message, fails=True, DriverError=message),
                                         _event("Not Restarting", "Error was unrecoverable", fails=True)])
             return False
-        self.procs[(alloc_id, name)] = proc
+        self.launchers[(alloc_id, name)] = launch
         self._update(alloc_id, name, State="running", StartedAt=_iso(time.time()),
                      Events=[_event("Started", "Task started by client")])
-        threading.Thread(target=self._watch, args=(alloc_id, job, name, proc), daemon=True).start()
+        threading.Thread(target=self._watch, args=(alloc_id, job, group, task, proc), daemon=True).start()
         return True
 
+    def _handle(self, alloc_id: str, name: str, handle: dict) -> None:
+        """Keep how to find a running task again (pid or container) in the state, for a restarted agent."""
+        with self.sim.lock:
+            self.sim.allocs[alloc_id].setdefault("_handles", {})[name] = handle
+            self.sim._save()
+
+    def _volume_mounts(self, job: dict, group: dict, task: dict) -> list[tuple[str, str, bool]]:
+        """(host path, destination, read only) of the task's ``volume_mount`` blocks on host volumes."""
+        out = []
+        volumes = group.get("Volumes") or {}
+        for mount in task.get("VolumeMounts") or []:
+            vol = volumes.get(mount.get("Volume") or "") or {}
+            found = self.host_volume(job, vol) if vol.get("Type") == "host" else None
+            if found is not None:
+                out.append((found["path"], mount.get("Destination") or "",
+                            bool(vol.get("ReadOnly") or mount.get("ReadOnly") or found.get("read_only"))))
+        return out
+
     def _start_docker(self, alloc_id: str, job: dict, group: dict, task: dict, task_dir: str, alloc_dir: str,
-                      ports: list[dict], env: dict[str, str]) -> bool:
+                      ports: list[dict], env: dict[str, str], mounts: list[tuple[str, str, bool]]) -> bool:
         """Run a docker task as a container of the local daemon (never pulls: the image must exist)."""
         from .server import _iso
 
@@ -397,6 +552,16 @@ class Runner:
         image = config.get("image") or ""
         inspect = subprocess.run(["docker", "image", "inspect", image], capture_output=True, text=True, timeout=60,
                                  check=False)
+        standin = inspect.returncode != 0 and declared_standin(image, self.config.standin_images)
+        if standin:  # a declared stand-in: never an image that was merely forgotten (README)
+            inspect = subprocess.run(["docker", "image", "inspect", STANDIN_IMAGE], capture_output=True, text=True,
+                                     timeout=60, check=False)
+            if inspect.returncode != 0:
+                message = "Failed to pull `%s`: the stand-in image for the declared stand-in `%s` is not in the " \
+                    "local Docker daemon (run scripts/bootstrap.d/agents.sh)" % (STANDIN_IMAGE, image)
+                self._fail(alloc_id, name, [_event("Driver Failure", message, fails=True, DriverError=message),
+                                            _event("Not Restarting", "Error was unrecoverable", fails=True)])
+                return False
         if inspect.returncode != 0:
             message = "Failed to pull `%s`: the image is not in the local Docker daemon (the simulator never pulls)" \
                 % image
@@ -410,6 +575,15 @@ class Runner:
                 "-v", "%s:/alloc" % os.path.join(alloc_dir, "alloc"),
                 "-v", "%s:/local" % os.path.join(task_dir, "local"),
                 "-v", "%s:/secrets" % os.path.join(task_dir, "secrets")]
+        for host, dest, read_only in mounts:  # host volumes (volume + volume_mount)
+            argv += ["-v", "%s:%s%s" % (host, dest, ":ro" if read_only else "")]
+        try:
+            argv += self._docker_volumes(config, task_dir)
+        except ValueError as exc:
+            message = "Failed to create container configuration for image \"%s\": %s" % (image, exc)
+            self._fail(alloc_id, name, [_event("Driver Failure", message, fails=True, DriverError=message),
+                                        _event("Not Restarting", "Error was unrecoverable", fails=True)])
+            return False
         by_label = {p["Label"]: p for p in ports}
         host_network = config.get("network_mode") == "host"
         if host_network:  # the task shares the host's network: its ports are the allocated host ports
@@ -428,14 +602,20 @@ class Runner:
             inner["NOMAD_PORT_%s" % label.replace("-", "_")] = str(inside)
         for key, value in sorted(inner.items()):
             argv += ["-e", "%s=%s" % (key, value)]
-        entrypoint = config.get("entrypoint") or []
-        if entrypoint:
-            argv += ["--entrypoint", entrypoint[0]]
-        argv.append(image)
-        argv += entrypoint[1:]
-        if config.get("command"):
-            argv.append(self._interpolate(config["command"], inner, self.config.meta))
-        argv += self._interpolate(list(config.get("args") or []), inner, self.config.meta)
+        if standin:
+            inside = [p["Value"] for p in ports] if host_network else \
+                [by_label[label]["To"] or by_label[label]["Value"] for label in config.get("ports") or []]
+            argv += ["--entrypoint", "/bin/sh", STANDIN_IMAGE, "-c",
+                     self._standin(job, group, task, image, task_dir, inside)]
+        else:
+            entrypoint = config.get("entrypoint") or []
+            if entrypoint:
+                argv += ["--entrypoint", entrypoint[0]]
+            argv.append(image)
+            argv += entrypoint[1:]
+            if config.get("command"):
+                argv.append(self._interpolate(config["command"], inner, self.config.meta))
+            argv += self._interpolate(list(config.get("args") or []), inner, self.config.meta)
         started = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         if started.returncode != 0:
             message = "Failed to start container: %s" % started.stderr.strip()
@@ -443,30 +623,170 @@ class Runner:
             return False
         container = started.stdout.strip()
         self.containers[(alloc_id, name)] = container
+        events = [_event("Driver", "Downloading image")]
+        if standin:
+            events.append(_event("Driver", "Running the declared stand-in %s for image %s (simulator)"
+                                 % (STANDIN_IMAGE, image)))
+        self._handle(alloc_id, name, {"container": container})
+
+        def launch() -> subprocess.Popen:  # a restart starts the same container again
+            subprocess.run(["docker", "start", container], capture_output=True, timeout=120, check=False)
+            return subprocess.Popen(["docker", "wait", container], stdout=subprocess.PIPE, text=True)
+
+        self.launchers[(alloc_id, name)] = launch
         self._update(alloc_id, name, State="running", StartedAt=_iso(time.time()),
-                     Events=[_event("Driver", "Downloading image"), _event("Started", "Task started by client")])
+                     Events=[*events, _event("Started", "Task started by client")])
         proc = subprocess.Popen(["docker", "wait", container], stdout=subprocess.PIPE, text=True)
-        threading.Thread(target=self._watch, args=(alloc_id, job, name, proc), daemon=True).start()
+        threading.Thread(target=self._watch, args=(alloc_id, job, group, task, proc), daemon=True).start()
         return True
 
-    def _watch(self, alloc_id: str, job: dict, name: str, proc: subprocess.Popen) -> None:
+    def _docker_volumes(self, config: dict, task_dir: str) -> list[str]:
+        """``docker run`` flags for the docker driver's ``volumes`` and ``mount`` options.
+
+        A relative host path is relative to the task directory; an absolute one needs the
+        plugin's ``volumes { enabled = true }``, as Nomad's docker driver requires."""
+        def host_path(src: str) -> str:
+            if os.path.isabs(src):
+                if not self.config.docker_volumes_enabled:
+                    raise ValueError('volumes are not enabled; cannot mount host paths: "%s"' % src)
+                return src
+            return os.path.join(task_dir, src)
+
+        flags = []
+        for spec in config.get("volumes") or []:
+            parts = str(spec).split(":")
+            if len(parts) < 2:
+                raise ValueError('invalid docker volume: "%s"' % spec)
+            flags += ["-v", ":".join([host_path(parts[0]), *parts[1:]])]
+        mounts = config.get("mount") or []
+        for mount in [mounts] if isinstance(mounts, dict) else mounts:
+            kind = mount.get("type") or "volume"
+            target = mount.get("target") or ""
+            fields = ["type=%s" % kind, "target=%s" % target]
+            if kind == "bind":
+                fields.append("source=%s" % host_path(mount.get("source") or ""))
+            elif kind == "volume" and mount.get("source"):
+                fields.append("source=%s" % mount["source"])
+            if mount.get("readonly"):
+                fields.append("readonly")
+            flags += ["--mount", ",".join(fields)]
+        return flags
+
+    @staticmethod
+    def _standin(job: dict, group: dict, task: dict, image: str, task_dir: str, inside: list[int]) -> str:
+        """The stand-in responder's shell command; its pages are written into the task's local/ (at /local).
+
+        It answers ``/`` and every HTTP check path of the group's and task's services with one
+        line naming the job, group and task and saying that it is a stand-in for ``image``."""
+        body = "stand-in for %s: job=%s group=%s task=%s\n" % (image, job["Name"], group["Name"], task["Name"])
+        root = os.path.join(task_dir, "local", "standin")
+        paths = {"/"}
+        for svc in (group.get("Services") or []) + (task.get("Services") or []):
+            paths.update(c.get("Path") or "/" for c in svc.get("Checks") or [] if c.get("Type") == "http")
+        for path in sorted(paths):
+            clean = os.path.normpath("/" + path.split("?", 1)[0]).lstrip("/")
+            target = os.path.join(root, clean, "index.html") if path.endswith("/") or not clean \
+                else os.path.join(root, clean)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w", encoding="utf-8") as fh:
+                fh.write(body)
+        servers = ["httpd -p %d -h /local/standin" % port for port in inside]
+        if not servers:
+            return "exec sleep 2147483647"
+        return " && ".join(servers[:-1] + ["exec " + servers[-1].replace("httpd ", "httpd -f ", 1)])
+
+    def _watch(self, alloc_id: str, job: dict, group: dict, task: dict, proc: Any) -> None:
+        """Wait for a task to exit; restart it as its ``restart`` policy allows, else end it."""
         from .server import _iso
 
-        code = proc.wait()
-        if (alloc_id, name) in self.containers:  # `docker wait` prints the container's exit code
-            out = proc.stdout.read().strip() if proc.stdout else ""
-            code = int(out) if out.lstrip("-").isdigit() else code
-        if alloc_id in self.stopping:
-            return
-        events = [_event("Terminated", "Exit Code: %d" % code, exit_code=code)]
-        batch = job["Type"] in ("batch", "sysbatch")
-        failed = code != 0 or not batch
+        name = task["Name"]
+        key = (alloc_id, name)
+        while True:
+            code = proc.wait()
+            if key in self.containers:  # `docker wait` prints the container's exit code
+                out = proc.stdout.read().strip() if proc.stdout else ""
+                code = int(out) if out.lstrip("-").isdigit() else code
+            if alloc_id in self.stopping or "*shutdown*" in self.stopping:
+                return
+            with self.sim.lock:
+                if self.sim.allocs[alloc_id]["TaskStates"][name]["State"] == "dead":  # killed as a sibling
+                    self._finish(alloc_id, job, group, name)
+                    return
+            lifecycle = task.get("Lifecycle") or {}
+            ephemeral = job["Type"] in ("batch", "sysbatch") or (lifecycle.get("Hook") and not lifecycle.get("Sidecar"))
+            terminated = _event("Terminated", "Exit Code: %d" % code, exit_code=code)
+            if code == 0 and ephemeral:  # done: batch tasks and non-sidecar lifecycle tasks complete
+                self._update(alloc_id, name, State="dead", Failed=False, FinishedAt=_iso(time.time()),
+                             Events=[terminated])
+                self._finish(alloc_id, job, group, name)
+                return
+            delay = self._restart_delay(key, task.get("RestartPolicy") or {})
+            if delay is None or key not in self.launchers:
+                policy = task.get("RestartPolicy") or {}
+                reason = "Exceeded allowed attempts %d in interval %s and mode is \"%s\"" % (
+                    policy.get("Attempts", 0), _go_duration(policy.get("Interval", 0)), policy.get("Mode", "fail")) \
+                    if policy.get("Attempts") else "Policy allows no restarts"
+                self._update(alloc_id, name, State="dead", Failed=True, FinishedAt=_iso(time.time()),
+                             Events=[terminated, _event("Not Restarting", reason, fails=True)])
+                self._finish(alloc_id, job, group, name)
+                return
+            with self.sim.lock:
+                restarts = self.sim.allocs[alloc_id]["TaskStates"][name]["Restarts"] + 1
+            self._update(alloc_id, name, Restarts=restarts, LastRestart=_iso(time.time()), Events=[
+                terminated, _event("Restarting", "Task restarting in %s" % _go_duration(int(delay * SEC)),
+                                   RestartReason="Restart within policy", StartDelay=int(delay * SEC))])
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline:
+                if alloc_id in self.stopping or "*shutdown*" in self.stopping:
+                    return
+                time.sleep(0.1)
+            try:
+                proc = self.launchers[key]()
+            except OSError as exc:
+                message = "failed to launch command with executor: %s" % exc
+                self._update(alloc_id, name, State="dead", Failed=True, FinishedAt=_iso(time.time()), Events=[
+                    _event("Driver Failure", message, fails=True, DriverError=message)])
+                self._finish(alloc_id, job, group, name)
+                return
+            self._update(alloc_id, name, State="running", Events=[_event("Started", "Task started by client")])
+
+    def _restart_delay(self, key: tuple[str, str], policy: dict) -> float | None:
+        """Seconds to wait before the next restart under ``policy``, or None when it allows no more.
+
+        ``attempts`` restarts within ``interval``; after that mode ``fail`` gives up and mode
+        ``delay`` waits until the interval has passed (Nomad's restart tracker)."""
+        now = time.monotonic()
+        interval = (policy.get("Interval") or 0) / SEC
+        history = [t for t in self.restarts.get(key, []) if now - t < interval]
+        delay = (policy.get("Delay") or 0) / SEC
+        if len(history) >= (policy.get("Attempts") or 0):
+            if policy.get("Mode") != "delay" or not policy.get("Attempts"):
+                return None
+            delay = max(delay, interval - (now - history[0]))
+            history = []
+        self.restarts[key] = [*history, now + delay]
+        return delay
+
+    def _finish(self, alloc_id: str, job: dict, group: dict, name: str) -> None:
+        """A task has ended for good: fail the allocation on a failure (killing its siblings), stop the
+        sidecars once the main tasks are done, and end the allocation when all its tasks are dead."""
+        done = self.done.get((alloc_id, name))
+        if done is not None:
+            done.set()
+        with self.sim.lock:
+            states = self.sim.allocs[alloc_id]["TaskStates"]
+            failed = states[name]["Failed"]
+        lifecycles = {t["Name"]: t.get("Lifecycle") or {} for t in group["Tasks"]}
         if failed:
-            events.append(_event("Not Restarting", "Exceeded allowed attempts 0 in interval 0s", fails=True))
-        self._update(alloc_id, name, State="dead", Failed=failed, FinishedAt=_iso(time.time()), Events=events)
+            self._kill_started(alloc_id, [t for t in states if t != name and states[t]["State"] == "running"], name)
+        elif not lifecycles[name].get("Hook"):
+            main_left = [t for t in states if not lifecycles[t].get("Hook") and states[t]["State"] != "dead"]
+            if not main_left:  # the main tasks are done: sidecars and poststart tasks are stopped
+                self._kill_started(alloc_id, [t for t in states if states[t]["State"] == "running"])
         with self.sim.lock:
             states = self.sim.allocs[alloc_id]["TaskStates"].values()
-            if all(s["State"] == "dead" for s in states):
+            pending_main = any(s["State"] == "pending" for s in states)
+            if all(s["State"] == "dead" for s in states) or (failed and pending_main):
                 any_failed = any(s["Failed"] for s in states)
                 self._update(alloc_id, ClientStatus="failed" if any_failed else "complete")
                 self._deregister(alloc_id)
@@ -558,33 +878,69 @@ class Runner:
         from .server import _iso
 
         self._deregister(alloc_id)
-        for key in [k for k in list(self.containers) if k[0] == alloc_id]:
-            container = self.containers.pop(key)
-            subprocess.run(["docker", "stop", "-t", "5", container], capture_output=True, timeout=60, check=False)
-            subprocess.run(["docker", "rm", "-f", container], capture_output=True, timeout=60, check=False)
+        keys = {k for k in list(self.containers) + list(self.procs) if k[0] == alloc_id}
+        for key in keys:
+            self._kill(key)
+            container = self.containers.pop(key, None)
+            if container:
+                subprocess.run(["docker", "rm", "-f", container], capture_output=True, timeout=60, check=False)
+            self.procs.pop(key, None)
             if final:
-                self._update(alloc_id, key[1], State="dead", FinishedAt=_iso(time.time()),
-                             Events=[_event("Killing", "Sent interrupt. Waiting 5s before force killing"),
-                                     _event("Killed", "Task successfully killed")])
-        names = [t for a, t in list(self.procs) if a == alloc_id]
-        for name in names:
-            proc = self.procs.pop((alloc_id, name))
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGINT)
-                    proc.wait(5)
-                except (subprocess.TimeoutExpired, ProcessLookupError):
-                    try:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                    proc.wait(5)
-            if final:
-                self._update(alloc_id, name, State="dead", FinishedAt=_iso(time.time()),
-                             Events=[_event("Killing", "Sent interrupt. Waiting 5s before force killing"),
-                                     _event("Killed", "Task successfully killed")])
+                with self.sim.lock:
+                    dead = self.sim.allocs[alloc_id]["TaskStates"][key[1]]["State"] == "dead"
+                if not dead:
+                    self._update(alloc_id, key[1], State="dead", FinishedAt=_iso(time.time()),
+                                 Events=[_event("Killing", "Sent interrupt. Waiting 5s before force killing"),
+                                         _event("Killed", "Task successfully killed")])
         if final:
             shutil.rmtree(os.path.join(self.config.data_dir, "alloc", alloc_id, "tmp"), ignore_errors=True)
+
+
+class _Adopted:
+    """A task process started by a previous agent: not our child, so it is polled (its exit code is
+    not known to us: reported as 0 if it is gone, see README)."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def poll(self) -> int | None:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return 0
+        except PermissionError:
+            return None
+        try:  # a zombie is gone too
+            with open("/proc/%d/stat" % self.pid, encoding="utf-8") as fh:
+                return 0 if fh.read().rsplit(")", 1)[1].split()[0] == "Z" else None
+        except OSError:
+            return 0
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+            time.sleep(0.2)
+        return 0
+
+
+def _go_duration(ns: int) -> str:
+    """A duration as Go's time.Duration prints it (1m0s, 24h0m0s, 15s, 500ms)."""
+    if ns == 0:
+        return "0s"
+    if ns < SEC:
+        return "%dms" % (ns // 10**6)
+    seconds = ns / SEC
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    frac = seconds - int(seconds)
+    sec_text = ("%.9f" % (secs + frac)).rstrip("0").rstrip(".")
+    if hours:
+        return "%dh%dm%ss" % (hours, minutes, sec_text)
+    if minutes:
+        return "%dm%ss" % (minutes, sec_text)
+    return "%ss" % sec_text
 
 
 def _no_vault(path: str) -> dict:

@@ -54,6 +54,8 @@ class NomadSim(App):
         self.variables: dict[tuple[str, str], dict] = {}
         self.namespaces: dict[str, dict] = {"default": self._ns_obj("default", "Default shared namespace")}
         self.host_volumes: dict[str, dict] = {}
+        self._periodic_seen: dict = {}
+        self._periodic_stop = threading.Event()
         self.runner: Any = None  # a client.Runner when allocations run for real (attach_runner)
         self._signing_key: Any = None
         self._load()
@@ -63,13 +65,17 @@ class NomadSim(App):
     def attach_runner(self, runner: Any) -> None:
         """Run allocations of the jobs ``runner`` handles for real (see client.py).
 
-        Allocations that were running before a restart are placed again, since the
-        simulator does not re-attach to the processes of a previous run."""
+        Allocations that were running before a restart are re-attached: their tasks'
+        processes and containers are watched again (Nomad's client does the same). One
+        whose tasks are gone is marked lost and placed again."""
         with self.lock:
             self.runner = runner
             for alloc in list(self.allocs.values()):
                 if alloc.get("_outcome") == "real" and alloc["DesiredStatus"] == "run" and \
                         alloc["ClientStatus"] in ("pending", "running"):
+                    job = self._get_job(alloc["Namespace"], alloc["JobID"])
+                    if job is not None and alloc["ClientStatus"] == "running" and runner.reattach(alloc, job):
+                        continue
                     alloc["ClientStatus"], alloc["ClientDescription"] = "lost", "alloc is lost since its node restarted"
                     job = self._get_job(alloc["Namespace"], alloc["JobID"])
                     if job is not None and not job.get("Stop"):
@@ -367,7 +373,8 @@ class NomadSim(App):
                         "NodesEvaluated": 1, "NodesFiltered": 1, "NodesInPool": 1, "NodesAvailable": {
                             self.datacenter: 1}, "ClassFiltered": None, "ConstraintFiltered": {unmet: 1},
                         "NodesExhausted": 0, "ClassExhausted": None, "DimensionExhausted": None,
-                        "QuotaExhausted": None, "ResourcesExhausted": None, "Scores": None, "AllocationTime": 0,
+                        "QuotaExhausted": None, "ResourcesExhausted": None, "Scores": None, "ScoreMetaData": None,
+                        "AllocationTime": 0,
                         "CoalescedFailures": group["Count"] - 1}
                     continue
             # One client node: a system job places one allocation per group on it.
@@ -409,6 +416,7 @@ class NomadSim(App):
         r("GET", "/v1/agent/health", lambda q: Response(200, {"server": {"ok": True, "message": "ok"}}))
         r("GET", "/v1/agent/members", self.agent_members)
         r("GET", "/.well-known/jwks.json", self.jwks)
+        r("GET", "/v1/operator/raft/configuration", self.raft_configuration)
         r("GET", "/v1/operator/snapshot", self.snapshot_save)
         r("PUT", "/v1/operator/snapshot", self.snapshot_restore)
         r("POST", "/v1/operator/snapshot", self.snapshot_restore)
@@ -485,6 +493,12 @@ class NomadSim(App):
                 "tokens": self.tokens, "acl_bootstrapped": self.acl_bootstrapped,
                 "variables": [[list(k), v] for k, v in self.variables.items()],
                 "namespaces": self.namespaces, "host_volumes": self.host_volumes}
+
+    def raft_configuration(self, request: Request) -> Response:
+        """One voter, the leader: this agent (RaftServer fields of the API description)."""
+        return Response(200, {"Index": self.index, "Servers": [{
+            "ID": self.node_id, "Node": "%s.%s" % (self.node_name, self.region), "Address": "127.0.0.1:4647",
+            "Leader": True, "Voter": True, "RaftProtocol": "3"}]})
 
     def snapshot_save(self, request: Request) -> Response:
         """The server state as a gzipped archive (Nomad's is a gzipped tar of the raft snapshot)."""
@@ -696,14 +710,68 @@ class NomadSim(App):
         job = self._job_or_404(request)
         if not job.get("Periodic"):
             raise HTTPError(400, "can't force launch non-periodic job")
+        res = self._launch_periodic(job, time.time())
+        return Response(200, {"EvalID": res["EvalID"], "EvalCreateIndex": res["EvalCreateIndex"],
+                              "Index": res["Index"]})
+
+    def _launch_periodic(self, job: dict, when: float) -> dict:
+        """Derive and register the child job ``<id>/periodic-<unix time>`` of a periodic job."""
         child = copy.deepcopy(job)
         child.pop("Periodic")
-        child["ID"] = "%s/periodic-%d" % (job["ID"], int(time.time()))
+        child["ID"] = child["Name"] = "%s/periodic-%d" % (job["ID"], int(when))
         child["ParentID"] = job["ID"]
         res = self._register(child, job["Namespace"])
         self._get_job(job["Namespace"], child["ID"])["ParentID"] = job["ID"]
-        return Response(200, {"EvalID": res["EvalID"], "EvalCreateIndex": res["EvalCreateIndex"],
-                              "Index": res["Index"]})
+        return res
+
+    def periodic_tick(self, now: float | None = None) -> list[str]:
+        """Launch the periodic jobs whose cron matches the current second or minute (the agent calls
+        this about twice a second; see start_periodic). Returns the IDs of the children launched."""
+        from . import cron
+
+        now = time.time() if now is None else now
+        launched = []
+        with self.lock:
+            for (ns, job_id), versions in list(self.jobs.items()):
+                job = versions[-1]
+                periodic = job.get("Periodic") or {}
+                if not periodic or job.get("Stop") or not periodic.get("Enabled", True) or \
+                        periodic.get("SpecType", "cron") != "cron":
+                    continue
+                try:
+                    slots = [cron.slot(spec, now, periodic.get("TimeZone") or "UTC")
+                             for spec in periodic.get("Specs") or ([periodic["Spec"]] if periodic.get("Spec") else [])]
+                except ValueError:
+                    continue
+                key = (ns, job_id)
+                seen = self._periodic_seen.setdefault(key, {})
+                for spec_slot in slots:
+                    spec, slot, due = spec_slot
+                    if spec not in seen:  # first sight: the next matching time after now fires
+                        seen[spec] = slot
+                        continue
+                    if slot == seen[spec]:
+                        continue
+                    seen[spec] = slot
+                    if not due:
+                        continue
+                    if periodic.get("ProhibitOverlap") and any(
+                            a["JobID"].startswith(job_id + "/periodic-") and a["Namespace"] == ns and
+                            a["DesiredStatus"] == "run" and a["ClientStatus"] in ("pending", "running")
+                            for a in self.allocs.values()):
+                        continue
+                    self._launch_periodic(job, now)
+                    launched.append(job_id)
+                    break
+        return launched
+
+    def start_periodic(self) -> None:
+        """Fire periodic jobs on their cron from a background thread (the agent process does this)."""
+        def loop() -> None:
+            while not self._periodic_stop.wait(0.5):
+                self.periodic_tick()
+
+        threading.Thread(target=loop, daemon=True, name="nomad-sim-periodic").start()
 
     # allocations / evaluations / deployments
     def allocations_list(self, request: Request) -> Response:
@@ -808,8 +876,10 @@ class NomadSim(App):
         out.setdefault("RequestedCapabilities", [{"AttachmentMode": "file-system",
                                                   "AccessMode": "single-node-writer"}])
         out.setdefault("Parameters", None)
-        if create and not out.get("HostPath"):
-            out["HostPath"] = "/opt/nomad/data/host_volumes/%s" % out["ID"]
+        if create and not out.get("HostPath"):  # the mkdir plugin: <data_dir>/host_volumes/<id> on the client
+            out["HostPath"] = os.path.join(self.data_dir or "/opt/nomad/data", "host_volumes", out["ID"])
+            if self.runner is not None:
+                os.makedirs(out["HostPath"], mode=0o700, exist_ok=True)
         out["State"] = "ready"
         out["CreateIndex"] = existing["CreateIndex"] if existing else idx
         out["CreateTime"] = existing["CreateTime"] if existing else now

@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "version":
         print("Vault v%s (simulator)" % VERSION)
         return 0
+    if argv and argv[0] in ("status", "operator"):
+        from . import cli
+
+        return cli.main(argv)
     if not argv or argv[0] != "server":
         print("usage: python -m tests.simulators.vault server [-dev] [-config=FILE] ...", file=sys.stderr)
         return 2
@@ -66,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.data_dir:
             os.makedirs(cfg.data_dir, exist_ok=True)
         app = VaultApp(data_dir=cfg.data_dir) if cfg.data_dir else VaultApp()
+        app.storage_type = cfg.storage_type  # what `vault status` reports
     if not (host.startswith("127.") or host in ("localhost", "::1")):
         print("the simulator listens on loopback only, not %s" % host, file=sys.stderr)
         return 1

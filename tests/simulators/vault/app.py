@@ -515,7 +515,7 @@ class VaultApp(App):
             "build_date": BUILD_DATE,
             "migration": False,
             "recovery_seal": False,
-            "storage_type": "file" if self.data_dir else "inmem",
+            "storage_type": getattr(self, "storage_type", "") or ("file" if self.data_dir else "inmem"),
         }
         if self.core is not None:
             out["cluster_name"] = self.core["cluster_name"]

@@ -239,3 +239,26 @@ def test_vendored_spec_is_the_shared_one():
         pytest.skip("../shared/specs is not beside this checkout; the vendored copy is used as is")
     with gzip.open(SPEC_GZ, "rb") as fh, open(SHARED_SPEC, "rb") as shared:
         assert fh.read() == shared.read(), "tests/simulators/nomad/spec differs from ../shared/specs: refresh it"
+
+
+def test_placement_failure_and_raft_configuration_match_description(spec, tmp_path):
+    """A group this client cannot take (client meta, host volume): FailedTGAllocs as an AllocationMetric."""
+    from tests.simulators.nomad.client import ClientConfig, Runner
+
+    sim = NomadSim(settle_seconds=0.0)
+    sim.attach_runner(Runner(sim, ClientConfig(data_dir=str(tmp_path), meta={"ingress": "false"})))
+    hcl = ('job "edge" {\n  constraint {\n    attribute = "${meta.ingress}"\n    value     = "true"\n  }\n'
+           '  group "g" {\n    volume "data" {\n      type   = "host"\n      source = "nowhere"\n    }\n'
+           '    task "t" {\n      driver = "exec"\n      config {\n        command = "/bin/true"\n      }\n    }\n'
+           '  }\n}\n')
+    with SimServer(sim) as srv:
+        job = requests.post(srv.address + "/v1/jobs/parse", json={"JobHCL": hcl, "Canonicalize": True},
+                            timeout=5).json()
+        check(spec, srv, "POST", "/jobs", "/jobs", {"Job": job})
+        evals = check(spec, srv, "GET", "/job/{jobName}/evaluations", "/job/edge/evaluations").json()
+        failed = [e for e in evals if e.get("FailedTGAllocs")]
+        assert failed[0]["FailedTGAllocs"]["g"]["ConstraintFiltered"] == {"${meta.ingress} = true": 1}
+        assert [e["Status"] for e in evals if e["ID"] == failed[0]["BlockedEval"]] == ["blocked"]
+        assert check(spec, srv, "GET", "/job/{jobName}/allocations", "/job/edge/allocations").json() == []
+        conf = check(spec, srv, "GET", "/operator/raft/configuration", "/operator/raft/configuration").json()
+        assert [(s["Leader"], s["Voter"]) for s in conf["Servers"]] == [(True, True)]
