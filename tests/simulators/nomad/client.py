@@ -345,7 +345,8 @@ class Runner:
             dest = os.path.join(task_dir, spec.get("DestPath") or "local/template-%d" % i)
             try:
                 text = tmpl.render(spec.get("EmbeddedTmpl") or "", lambda k: env.get(k, os.environ.get(k, "")),
-                                   self._secret_reader(token) if token else _no_vault, dest)
+                                   self._secret_reader(token) if token else _no_vault, dest,
+                                   spec.get("LeftDelim") or "{{", spec.get("RightDelim") or "}}")
             except (tmpl.TemplateError, tmpl.SecretError) as exc:
                 message = "Template failed: %s" % exc
                 self._fail(alloc_id, name, [_event("Killing", message, fails=True, KillReason=message)])

@@ -5,7 +5,8 @@ inside it ``.Data.data.FIELD`` for KV v2 and ``.Data.FIELD`` for KV v1, or
 ``index .Data.data "FIELD"``); ``{{ env "NAME" }}``; ``{{ .Data.data.FIELD }}``
 after a ``with``; ``{{/* comments */}}``; the ``{{-`` / ``-}}`` whitespace trims.
 Anything else is a template error, so a job using a feature the simulator lacks
-fails loudly instead of rendering something else.
+fails loudly instead of rendering something else. The template block's
+``left_delimiter``/``right_delimiter`` replace ``{{``/``}}`` (``left``/``right``).
 
 ``secret(path)`` is given by the caller; it raises :class:`SecretError` with the
 error text Vault's API client would print (consul-template shows it as
@@ -21,6 +22,12 @@ from typing import Any
 _ACTION = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.S)
 
 
+def _action(left: str, right: str) -> re.Pattern:
+    if (left, right) == ("{{", "}}"):
+        return _ACTION
+    return re.compile(r"%s(-?)\s*(.*?)\s*(-?)%s" % (re.escape(left), re.escape(right)), re.S)
+
+
 class TemplateError(Exception):
     pass
 
@@ -29,10 +36,10 @@ class SecretError(Exception):
     pass
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
+def _tokens(text: str, left: str = "{{", right: str = "}}") -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     pos = 0
-    for match in _ACTION.finditer(text):
+    for match in _action(left, right).finditer(text):
         literal = text[pos:match.start()]
         if match.group(1):
             literal = literal.rstrip()
@@ -67,10 +74,11 @@ def _field(dot: Any, expr: str) -> Any:
     return value
 
 
-def render(text: str, env: Callable[[str], str], secret: Callable[[str], dict], name: str = "template") -> str:
+def render(text: str, env: Callable[[str], str], secret: Callable[[str], dict], name: str = "template",
+           left: str = "{{", right: str = "}}") -> str:
     out: list[str] = []
     stack: list[tuple[Any, bool]] = [(None, True)]  # (dot, emitting)
-    for kind, value in _tokens(text):
+    for kind, value in _tokens(text, left or "{{", right or "}}"):
         dot, emitting = stack[-1]
         if kind == "text":
             if emitting:
