@@ -2,7 +2,7 @@
 
 Supported: literal text; ``{{ with secret "PATH" }} ... {{ end }}`` (a Vault read;
 inside it ``.Data.data.FIELD`` for KV v2 and ``.Data.FIELD`` for KV v1, or
-``index .Data.data "FIELD"``); ``{{ env "NAME" }}``; ``{{ .Data.data.FIELD }}``
+``index .Data.data "FIELD"``, each optionally piped to ``toJSON``); ``{{ env "NAME" }}``; ``{{ .Data.data.FIELD }}``
 after a ``with``; ``{{/* comments */}}``; the ``{{-`` / ``-}}`` whitespace trims.
 Anything else is a template error, so a job using a feature the simulator lacks
 fails loudly instead of rendering something else. The template block's
@@ -15,6 +15,7 @@ error text Vault's API client would print (consul-template shows it as
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -107,7 +108,11 @@ def render(text: str, env: Callable[[str], str], secret: Callable[[str], dict], 
         if arg is not None:
             out.append(env(arg))
             continue
-        result = _field(dot, value)
+        pipe = re.fullmatch(r"(.*?)\s*\|\s*toJSON", value, re.S)
+        result = _field(dot, pipe.group(1) if pipe else value)
+        if pipe:  # consul-template's toJSON: a JSON encoding of the value (a string in double quotes)
+            out.append(json.dumps(result, separators=(",", ":")))
+            continue
         out.append("<no value>" if result is None else str(result))
     if len(stack) != 1:
         raise TemplateError("%s: unexpected EOF (a {{ with }} has no {{ end }})" % name)
@@ -123,5 +128,11 @@ def parse_env_file(text: str) -> dict[str, str]:
             continue
         key, sep, val = line.partition("=")
         if sep:
-            out[key.strip()] = val.strip().strip('"')
+            val = val.strip()
+            if len(val) > 1 and val[0] == val[-1] == '"':  # go-envparse: a double-quoted value takes escapes
+                try:
+                    val = json.loads(val)
+                except ValueError:
+                    val = val[1:-1]
+            out[key.strip()] = val
     return out
