@@ -682,9 +682,9 @@ def cmd_drill(cfg, args):
 
 
 def cmd_validate(cfg, args):
+    """The config and the sources; the secrets are only in the job's environment, so they are not checked."""
     check_sources(cfg)
-    for repo in repos_for(cfg, args.repository):
-        repo_env(cfg, repo)
+    repos_for(cfg, args.repository)
     LOG.info("config of set %s is valid", cfg["set"])
     return EXIT_OK
 
