@@ -15,10 +15,9 @@ import urllib.error
 import urllib.request
 
 import pytest
+from ansible_collections.selfhost.homelab.plugins.filter.backup_plan import backup_plan
 from backup_it import PROGRAM, parse_metrics
 from restic_it import BINARIES, PASSWORD, S3_KEY_ID, S3_SECRET, free_port, stop, wait_port, write_tree
-
-from ansible_collections.selfhost.homelab.plugins.filter.backup_plan import backup_plan
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 RESTIC = BINARIES["0.18"]

@@ -9,7 +9,6 @@ import sys
 import pytest
 import requests
 from ansible.errors import AnsibleFilterError
-
 from ansible_collections.selfhost.homelab.plugins.filter.backup_plan import backup_plan
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
