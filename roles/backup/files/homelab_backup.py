@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright: selfhost.homelab contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """homelab-backup: one backup set's backup, retention and restore drill, with restic.
@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import errno
 import fcntl
+import fnmatch
 import hashlib
 import json
 import logging
@@ -488,12 +489,11 @@ def sample_files(paths, excludes, count, rng=None):
 
 
 def _excluded(path, excludes):
-    import fnmatch
-
+    """A close approximation of restic's --exclude (the sample must not pick a file restic leaves out)."""
     base = os.path.basename(path)
     for pattern in excludes:
-        if fnmatch.fnmatch(base, pattern) or fnmatch.fnmatch(path, pattern) or path.startswith(pattern.rstrip("/")
-                                                                                                + "/"):
+        below = path.startswith(pattern.rstrip("/") + "/")
+        if below or fnmatch.fnmatch(base, pattern) or fnmatch.fnmatch(path, pattern):
             return True
     return False
 
@@ -693,7 +693,7 @@ COMMANDS = {"backup": cmd_backup, "forget": cmd_forget, "drill": cmd_drill, "val
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="homelab-backup", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="homelab-backup", description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--config", required=True, help="the backup set's JSON config")
     parser.add_argument("--repository", action="append", help="only this repository (repeatable)")
