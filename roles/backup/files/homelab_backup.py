@@ -524,7 +524,17 @@ def cmd_backup(cfg, args):
     with Lock(cfg, args.lock_wait):
         state = load_state(cfg)
         worst = EXIT_OK
-        with Sources(cfg) as sources:
+        try:
+            sources = Sources(cfg).__enter__()
+        except Failure:
+            # No consistent source, no backup: say so in the metrics too (the age alone would take a day).
+            for repo in repos:
+                entry = state.setdefault(repo["name"], {}).setdefault("backup", {})
+                entry.update(last_run=int(time.time()), success=0)
+            save_state(cfg, state)
+            write_metrics(cfg, state)
+            raise
+        with sources:
             LOG.info("backup %s: %s", cfg["set"], " ".join(sources.paths))
             sample = sample_files(sources.paths, cfg["excludes"], cfg["drill_sample"])
             for repo in repos:

@@ -186,3 +186,20 @@ def test_dataset_source_is_backed_up_from_its_snapshot(backup_set, tmp_path):
     assert "/.zfs/snapshot/%s" % snap in listing.stdout
     drill = bset.run("drill", env=env)
     assert drill.returncode == 0, drill.stderr
+
+
+def test_failed_snapshot_fails_the_run_and_the_metric(backup_set, tmp_path):
+    """zfs snapshot fails: exit 7, no restic run, the metric says the last run failed."""
+    bset = backup_set(VERSIONS[-1], ["local"])
+    bset.init()
+    assert bset.run("backup").returncode == 0
+    fake = tmp_path / "zfs"
+    fake.write_text("#!/bin/sh\ncase \"$1\" in get) echo \"$ZFS_MOUNT\" ;; list) exit 1 ;; "
+                    "snapshot) echo \"cannot create snapshot: out of space\" >&2; exit 1 ;; esac\n")
+    fake.chmod(0o755)
+    bset.write_config(zfs=str(fake), sources=[{"path": bset.src, "dataset": "tank/apps/it"}])
+    proc = bset.run("backup", env=dict(bset.env, ZFS_MOUNT=os.path.dirname(bset.src)))
+    assert proc.returncode == 7, proc.stderr
+    assert "zfs snapshot tank/apps/it@homelab-backup-%s failed: cannot create snapshot: out of space" % bset.name \
+        in proc.stderr
+    assert bset.metrics()[("homelab_backup_last_run_success", "local")] == 0
