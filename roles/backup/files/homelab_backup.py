@@ -534,7 +534,7 @@ def cmd_backup(cfg, args):
             save_state(cfg, state)
             write_metrics(cfg, state)
             raise
-        with sources:
+        try:
             LOG.info("backup %s: %s", cfg["set"], " ".join(sources.paths))
             sample = sample_files(sources.paths, cfg["excludes"], cfg["drill_sample"])
             for repo in repos:
@@ -569,6 +569,8 @@ def cmd_backup(cfg, args):
                     worst = EXIT_RESTIC
                     LOG.error("repository %s (%s): backup failed: %s", repo["name"], mask(repo["url"]),
                               restic_error(proc))
+        finally:
+            sources.release()
         save_state(cfg, state)
         write_metrics(cfg, state)
     if worst == EXIT_RESTIC:
