@@ -83,7 +83,7 @@ def host():
             .with_panel(stat("Hours since the last backup",
                              "(time() - homelab_backup_last_success_timestamp_seconds{%s}) / 3600" % sel, "h",
                              "{{set}}"))
-            .with_panel(stat("Last backup size", "homelab_backup_last_size_bytes{%s}" % sel, "bytes", "{{set}}"))
+            .with_panel(stat("Last backup size", "homelab_backup_size_bytes{%s}" % sel, "bytes", "{{set}}"))
             .with_panel(stat("Restore drill passed", "homelab_restore_drill_success{%s}" % sel, "bool", "{{set}}"))
             .with_panel(stat("Days since the last restore drill",
                              "(time() - homelab_restore_drill_last_run_timestamp_seconds{%s}) / 86400" % sel, "d",

@@ -9,6 +9,13 @@ from backup_it import hold_lock
 from restic_it import BINARIES
 
 VERSIONS = sorted(BINARIES)
+MONITORING_FIXTURE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "monitoring", "fixtures", "textfile", "backup.prom")
+
+
+def monitoring_fixture_names():
+    with open(MONITORING_FIXTURE) as fh:
+        return {line.split("{")[0].split()[0] for line in fh if line.strip() and not line.startswith("#")}
 
 
 @pytest.mark.parametrize("backend", ["local", "s3"])
@@ -38,6 +45,8 @@ def test_backup_drill_then_corrupt_pack(backup_set, version, backend):
     assert metrics[("homelab_restore_drill_success", rname)] == 1
     assert metrics[("homelab_restore_drill_files_verified", rname)] == 4
     assert not os.listdir(bset.config["scratch_dir"]), "the drill left its scratch directory behind"
+    # The monitoring role's rules and dashboards read the names in its textfile fixture: the program writes each.
+    assert monitoring_fixture_names() <= {name for name, _repo in metrics}
 
     with open(os.path.join(bset.src, "hello.txt"), "a") as fh:
         fh.write("changed\n")
