@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -94,7 +95,11 @@ def src_root(worker_id, testrun_uid):
 @pytest.fixture(scope="session")
 def data_root(worker_id, testrun_uid):
     """Repositories, restic caches and the servers' files, on tmpfs (restic fsyncs every file it writes)."""
-    root = os.path.join(FAST_BASE, "run-" + testrun_uid[:12], worker_id)
+    # A directory of its own per fixture instance: other areas' conftests import this
+    # fixture too (tests/integration/backup), and each import is its own session fixture.
+    run = os.path.join(FAST_BASE, "run-" + testrun_uid[:12])
+    os.makedirs(run, exist_ok=True)
+    root = tempfile.mkdtemp(prefix=worker_id + "-", dir=run)
     for sub in ("args", "cache", "repos", "rest", "sftp", "sshd"):
         os.makedirs(os.path.join(root, sub))
     yield root
