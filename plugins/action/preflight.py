@@ -71,8 +71,8 @@ class ActionModule(ActionBase):
             result["warnings"] = list(warnings)
         if problems:
             result["failed"] = True
-            result["msg"] = "The inventory has %d problem%s; no host was touched:\n%s" % (
-                len(problems), "" if len(problems) == 1 else "s", "\n".join("- " + p for p in problems))
+            result["msg"] = ("The inventory has %d problem%s (listed under problems: host or groups, variable, "
+                             "what is wrong); no host was touched" % (len(problems), "" if len(problems) == 1 else "s"))
         else:
             result["msg"] = "The inventory of %d host%s passes the preflight" % (
                 len(hosts), "" if len(hosts) == 1 else "s")

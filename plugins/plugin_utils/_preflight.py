@@ -123,6 +123,9 @@ PLACEHOLDER = "CHANGE_ME"
 # Kernel names of disks, which can change between boots.
 _KERNEL_DISK = re.compile(r"^/dev/(sd[a-z]+|hd[a-z]+|vd[a-z]+|xvd[a-z]+|nvme[0-9]+n[0-9]+)$")
 _MAX_SERVERS = 7
+# selfhost.homelab.zpool's vdev types and the fewest disks each takes.
+_VDEV_MIN_DISKS = {"stripe": 1, "mirror": 2, "raidz": 2, "raidz1": 2, "raidz2": 3, "raidz3": 4,
+                   "draid": 2, "draid1": 2, "draid2": 3, "draid3": 4}
 
 
 class Report:
@@ -288,8 +291,12 @@ def _check_pools(host, values, rep):
             if not isinstance(disks, list) or not disks:
                 rep.problem(host, vwhere + ".disks", "no disks named")
                 continue
-            if vdev.get("type") == "mirror" and len(disks) < 2:
-                rep.problem(host, vwhere + ".disks", "a mirror needs at least two disks, got %d" % len(disks))
+            vtype = vdev.get("type") or "stripe"
+            if vtype not in _VDEV_MIN_DISKS:
+                rep.problem(host, vwhere + ".type", "%r is not a vdev type (%s)" % (vtype, ", ".join(_VDEV_MIN_DISKS)))
+            elif len(disks) < _VDEV_MIN_DISKS[vtype]:
+                rep.problem(host, vwhere + ".disks", "a %s needs at least %d disks, got %d"
+                            % (vtype, _VDEV_MIN_DISKS[vtype], len(disks)))
             for k, disk in enumerate(disks):
                 dwhere = "%s.disks[%d]" % (vwhere, k)
                 if not isinstance(disk, str) or not disk.startswith("/dev/"):
@@ -469,4 +476,6 @@ def check_inventory(groups, hosts):
             if not values.get(name):
                 rep.problem(host, name, "not set: the HashiCorp layer keeps its unseal keys and tokens in "
                             "homelab_bootstrap_file, encrypted with homelab_bootstrap_password")
+            elif name == "homelab_bootstrap_password" and PLACEHOLDER in str(values[name]):
+                rep.problem(host, name, "still the placeholder %s from the example vault file" % PLACEHOLDER)
     return rep.problems, rep.warnings

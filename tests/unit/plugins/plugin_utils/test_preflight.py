@@ -95,7 +95,11 @@ def test_cluster_passes():
     ({"homelab_zfs_pool": "data"}, "box: homelab_zfs_pool: 'data' is set but no entry of zfs_pools"),
     ({"zfs_pools": [{"name": "tank"}]}, "box: zfs_pools[0].vdevs: pool 'tank' names no disks"),
     ({"zfs_pools": [{"name": "tank", "vdevs": [{"type": "mirror", "disks": ["/dev/disk/by-id/ata-A"]}]}]},
-     "box: zfs_pools[0].vdevs[0].disks: a mirror needs at least two disks, got 1"),
+     "box: zfs_pools[0].vdevs[0].disks: a mirror needs at least 2 disks, got 1"),
+    ({"zfs_pools": [{"name": "tank", "vdevs": [{"type": "raidz2", "disks": ["/dev/disk/by-id/ata-A"] * 2}]}]},
+     "box: zfs_pools[0].vdevs[0].disks: a raidz2 needs at least 3 disks, got 2"),
+    ({"zfs_pools": [{"name": "tank", "vdevs": [{"type": "disk", "disks": ["/dev/disk/by-id/ata-A"]}]}]},
+     "box: zfs_pools[0].vdevs[0].type: 'disk' is not a vdev type (stripe, mirror,"),
     ({"zfs_pools": [{"name": "tank", "vdevs": [{"type": "mirror", "disks": []}]}]},
      "box: zfs_pools[0].vdevs[0].disks: no disks named"),
     ({"zfs_pools": [{"name": "tank", "vdevs": [{"type": "mirror", "disks": ["ata-A", "/dev/disk/by-id/ata-B"]}]}]},
@@ -115,6 +119,7 @@ def test_cluster_passes():
     ({"backup_sets": [{"name": "etc", "paths": ["/etc"], "repositories": ["usb"]}]},
      "box: backup_sets[0].repositories: 'usb' is not in backup_repositories"),
     ({"homelab_bootstrap_password": ""}, "box: homelab_bootstrap_password: not set"),
+    ({"homelab_bootstrap_password": "CHANGE_ME"}, "box: homelab_bootstrap_password: still the placeholder"),
     ({"homelab_secrets": ["photoprism"]}, "box: homelab_secrets: must be a mapping"),
 ])
 def test_bad_value_names_host_and_variable(change, expected):
