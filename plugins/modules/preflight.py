@@ -68,7 +68,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 problems:
-  description: One line per problem, C(<host or groups>: <variable>: <what is wrong>). Empty when the check passes.
+  description: "One line per problem, C(<host or groups>: <variable>: <what is wrong>). Empty when the check passes."
   returned: always
   type: list
   elements: str

@@ -175,10 +175,10 @@ def _check_groups(groups, rep):
     for group in SERVER_GROUPS:
         members = groups.get(group) or []
         if members and len(members) % 2 == 0:
+            size = len(members)
             rep.problem("groups", group,
                         "%d hosts (%s): servers keep a quorum only in odd numbers (1, 3 or 5); with %d, losing "
-                        "%d stops the cluster, as with %d" % (len(members), _listing(members), len(members),
-                                                             len(members) // 2, len(members) - 1))
+                        "%d stops the cluster, as with %d" % (size, _listing(members), size, size // 2, size - 1))
         elif len(members) > _MAX_SERVERS:
             rep.warning("groups", group, "%d servers: more than %d makes every write slower and buys nothing "
                         "at home; run the rest as clients" % (len(members), _MAX_SERVERS))
@@ -313,7 +313,7 @@ def _check_pools(host, values, rep):
     if pool not in (None, ""):
         if not isinstance(pool, str):
             rep.problem(host, "homelab_zfs_pool", "must be a pool name, got %r" % (pool,))
-        elif pool not in [p.get("name") for _, p in pools]:
+        elif pool not in [p.get("name") for _where, p in pools]:
             rep.problem(host, "homelab_zfs_pool", "%r is set but no entry of zfs_pools (or zfs_pools_group, "
                         "zfs_pools_host) names that pool and its disks" % pool)
 

@@ -54,7 +54,7 @@ def example(tmp_path):
     shutil.copytree(EXAMPLE, inv)
     vault_dir = inv / "group_vars" / "all"
     text = (vault_dir / "vault.yml.example").read_text()
-    filled = re.sub(PLACEHOLDER, lambda _: secrets.token_urlsafe(12), text)
+    filled = re.sub(PLACEHOLDER, lambda _match: secrets.token_urlsafe(12), text)
     (vault_dir / "vault.yml").write_text(filled)
     password = tmp_path / "vault-pass"
     password.write_text("test-only-vault-password\n")
@@ -93,7 +93,7 @@ def test_example_with_placeholders_left_is_refused(tmp_path):
     inv = tmp_path / "example-single"
     shutil.copytree(EXAMPLE, inv)
     shutil.copy(inv / "group_vars" / "all" / "vault.yml.example", inv / "group_vars" / "all" / "vault.yml")
-    rc, result, _ = preflight(inv / "hosts.yml")
+    rc, result, _stats = preflight(inv / "hosts.yml")
     assert rc == 2
     with open(os.path.join(EXAMPLE, "group_vars", "all", "vault.yml.example"), encoding="utf-8") as f:
         layout = yaml.safe_load(f)
@@ -157,8 +157,8 @@ def test_a_layer_tag_still_runs_the_preflight_first():
     # other layers' roles contribute only their tasks tagged always (argument checks)
     others = [(name, tags) for name, tags in tasks
               if name.startswith(("selfhost.homelab.base ", "selfhost.homelab.consul "))]
-    assert others and all("always" in tags.split(", ") for _, tags in others), others
-    assert [name for name, _ in tasks if name.startswith("selfhost.homelab.photoprism ")]
+    assert others and all("always" in tags.split(", ") for _name, tags in others), others
+    assert [name for name, _tags in tasks if name.startswith("selfhost.homelab.photoprism ")]
 
 
 def test_demo_passes_the_preflight():
@@ -227,7 +227,7 @@ def test_fail_on_warnings(tmp_path):
              "tasks": [{"name": "Check the inventory before any host is touched",
                         "selfhost.homelab.preflight": {"fail_on_warnings": True}, "run_once": True}]}]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
-    rc, result, _ = preflight(tmp_path / "hosts.yml", playbook=str(tmp_path / "play.yml"))
+    rc, result, _stats = preflight(tmp_path / "hosts.yml", playbook=str(tmp_path / "play.yml"))
     assert rc == 2
     assert result["problems"] == ["a: zfs_pools[0].vdevs[0].disks[0]: /dev/sdb is a kernel name that can change "
                                   "between boots; name the disk by /dev/disk/by-id/..."]
@@ -236,7 +236,7 @@ def test_fail_on_warnings(tmp_path):
 def test_unevaluable_variable_is_named(tmp_path):
     inventory = {"homelab": {"hosts": {"a": {"homelab_domain": "{{ no_such_variable }}.example.org"}}}}
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    rc, result, _ = preflight(tmp_path / "hosts.yml")
+    rc, result, _stats = preflight(tmp_path / "hosts.yml")
     assert rc == 2
     assert result["problems"][0].startswith("a: homelab_domain: cannot be evaluated:"), result["problems"]
     assert "no_such_variable" in result["problems"][0]
@@ -245,8 +245,8 @@ def test_unevaluable_variable_is_named(tmp_path):
 def test_collection_playbooks_by_name(example, tmp_path):
     """selfhost.homelab.site and selfhost.homelab.preflight, run by name from outside the checkout."""
     inv, password = example
-    rc, result, _ = preflight(inv / "hosts.yml", "--vault-password-file", str(password), cwd=tmp_path,
-                              playbook="selfhost.homelab.preflight")
+    rc, result, _stats = preflight(inv / "hosts.yml", "--vault-password-file", str(password), cwd=tmp_path,
+                                   playbook="selfhost.homelab.preflight")
     assert rc == 0, result
     proc = ansible("ansible-playbook", "selfhost.homelab.site", "-i", str(inv / "hosts.yml"),
                    "--vault-password-file", str(password), "--syntax-check", cwd=tmp_path)
@@ -255,3 +255,14 @@ def test_collection_playbooks_by_name(example, tmp_path):
         proc = ansible("ansible-playbook", "selfhost.homelab.%s" % layer, "-i", str(inv / "hosts.yml"),
                        "--vault-password-file", str(password), "--syntax-check", cwd=tmp_path)
         assert proc.returncode == 0, (layer, proc.stdout + proc.stderr)
+
+
+def test_site_stops_after_a_failed_preflight(tmp_path):
+    """site.yml on the bad inventory: the preflight fails and no later play starts (no host is contacted)."""
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(yaml.safe_dump(BAD))
+    proc = ansible("ansible-playbook", os.path.join(REPO, "playbooks", "site.yml"), "-i", str(inv), json_out=True)
+    assert proc.returncode == 2, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [p["play"]["name"] for p in out["plays"]] == ["Preflight - check the inventory as a whole"]
+    assert all(s["unreachable"] == 0 and s["ok"] == 0 for s in out["stats"].values())
