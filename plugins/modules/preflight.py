@@ -43,8 +43,8 @@ attributes:
 options:
   fail_on_warnings:
     description:
-      - Treat warnings (kernel disk names, more than seven servers, a HashiCorp layer without Nomad servers) as
-        problems.
+      - Treat warnings (kernel disk names, more than seven servers, a HashiCorp layer without Nomad servers, an
+        ingress address outside C(homelab_lan_cidrs), a key of C(homelab_secrets) no job reads) as problems.
     type: bool
     default: false
 notes:

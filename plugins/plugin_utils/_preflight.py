@@ -235,6 +235,7 @@ def _check_addresses(host, values, rep, ingress):
         rep.problem(host, "homelab_ingress_addresses", "empty on an ingress host: dnscrypt-proxy cloaks "
                     "*.<homelab_domain> to these addresses and listens on them")
     cidrs = values.get("homelab_lan_cidrs")
+    networks = []
     if cidrs is not None:
         if isinstance(cidrs, str) or not isinstance(cidrs, list):
             rep.problem(host, "homelab_lan_cidrs", "must be a list of networks such as 192.168.1.0/24, got %r"
@@ -242,10 +243,19 @@ def _check_addresses(host, values, rep, ingress):
         else:
             for i, cidr in enumerate(cidrs):
                 try:
-                    ipaddress.ip_network(str(cidr), strict=False)
+                    networks.append(ipaddress.ip_network(str(cidr), strict=False))
                 except ValueError:
                     rep.problem(host, "homelab_lan_cidrs[%d]" % i, "%r is not a network such as 192.168.1.0/24"
                                 % (cidr,))
+    if host in ingress and networks and isinstance(addresses, list):
+        for i, addr in enumerate(addresses):
+            try:
+                ip = ipaddress.ip_address(str(addr))
+            except ValueError:
+                continue
+            if not any(ip.version == net.version and ip in net for net in networks):
+                rep.warning(host, "homelab_ingress_addresses[%d]" % i, "%s is in none of homelab_lan_cidrs: the "
+                            "firewall lets only those networks reach DNS and Traefik" % ip)
 
 
 def _check_paths(host, values, rep):
@@ -409,6 +419,10 @@ def _check_secrets(host, secrets, need, rep):
     if not isinstance(secrets, dict):
         rep.problem(host, "homelab_secrets", "must be a mapping {job: {field: value}} (in the ansible-vault file)")
         return
+    for job in sorted(set(secrets) - set(need)):
+        # The vault role writes it anyway (an app of the owner's may read it); often it is a misspelt job name.
+        rep.warning(host, "homelab_secrets['%s']" % job, "no job of the collection's roles reads it (known: %s)"
+                    % ", ".join(sorted(need)))
     for job in sorted(need):
         given = secrets.get(job)
         if given is not None and not isinstance(given, dict):

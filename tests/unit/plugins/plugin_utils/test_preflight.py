@@ -324,3 +324,17 @@ def test_app_secrets_match_the_roles_jobs(app):
                 read.setdefault(job, set()).update(fields)
     read = {job: fields for job, fields in read.items() if fields}
     assert read == {job: set(fields) for job, fields in APPS[app]["secrets"].items()}
+
+
+def test_unread_secret_and_ingress_outside_the_lan_are_warnings():
+    groups, hosts = single_box()
+    hosts["box"]["homelab_secrets"]["photoprim"] = {"admin_password": "x"}
+    hosts["box"]["homelab_ingress_addresses"] = ["10.0.0.5"]
+    problems, warnings = check_inventory(groups, hosts)
+    assert problems == []
+    assert warnings == [
+        "box: homelab_ingress_addresses[0]: 10.0.0.5 is in none of homelab_lan_cidrs: the firewall lets only those "
+        "networks reach DNS and Traefik",
+        "box: homelab_secrets['photoprim']: no job of the collection's roles reads it (known: backup-apps, grafana, "
+        "nextcloud, photoprism, plex, traefik, transmission)",
+    ]
