@@ -34,15 +34,16 @@ NEWER = {
 }
 
 
-def _nullable(node):
+def nullable(node):
+    """Go encodes nil slices, maps and pointers as null, which the generated description does not say."""
     if isinstance(node, dict):
-        out = {k: _nullable(v) for k, v in node.items()}
+        out = {k: nullable(v) for k, v in node.items()}
         if isinstance(out.get("type"), str):
             out["type"] = [out["type"], "null"]
         out.pop("maximum", None)
         return out
     if isinstance(node, list):
-        return [_nullable(v) for v in node]
+        return [nullable(v) for v in node]
     return node
 
 
@@ -50,7 +51,7 @@ def _nullable(node):
 def components():
     with gzip.open(SPEC_GZ, "rt", encoding="utf-8") as fh:
         doc = yaml.safe_load(fh)
-    return _nullable(doc["components"])
+    return nullable(doc["components"])
 
 
 def _strict(value, schema, comps, where):

@@ -22,6 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.d
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+from tests.nomad_jobschema import nullable  # noqa: E402
 from tests.simulators.base import SimServer  # noqa: E402
 from tests.simulators.nomad import NomadSim  # noqa: E402
 
@@ -51,25 +52,12 @@ job "web" {
 '''
 
 
-def _nullable(node):
-    if isinstance(node, dict):
-        out = {k: _nullable(v) for k, v in node.items()}
-        if isinstance(out.get("type"), str):
-            out["type"] = [out["type"], "null"]
-        if "maximum" in out:
-            out.pop("maximum")
-        return out
-    if isinstance(node, list):
-        return [_nullable(v) for v in node]
-    return node
-
-
 @pytest.fixture(scope="module")
 def spec():
     with gzip.open(SPEC_GZ, "rt", encoding="utf-8") as fh:
         text = fh.read()
     doc = yaml.safe_load(text)
-    return {"components": _nullable(doc["components"]), "paths": doc["paths"]}
+    return {"components": nullable(doc["components"]), "paths": doc["paths"]}
 
 
 @pytest.fixture(scope="module")
