@@ -66,7 +66,8 @@ def submitted(tmp_path_factory):
         assert rc == 0, failure(second)
         registrations = [r for r in server.requests if r["method"] in ("PUT", "POST")
                          and r["path"] in ("/v1/jobs", "/v1/job/traefik")]
-        yield {"job": job, "volumes": volumes, "data": work / "data", "first": first, "second": second, "parses": parses, "registrations": registrations}
+        yield {"job": job, "volumes": volumes, "data": work / "data", "first": first, "second": second,
+               "parses": parses, "registrations": registrations}
 
 
 def test_job_is_parsed_by_nomad_and_registered_once(submitted):
