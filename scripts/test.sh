@@ -96,6 +96,16 @@ layer_molecule() {
   [ ${#scenarios[@]} -gt 0 ] || { log "no molecule scenarios found"; return 1; }
   local logdir="$HOMELAB_CACHE/molecule-logs"
   mkdir -p "$logdir"
+  # Scenarios that start from the converged HashiCorp layer run its image
+  # (selfhost-homelab/hashistack, molecule/hashistack/reuse): build it once here,
+  # before scenarios run in parallel (it is cached by a hash of its sources).
+  local s
+  for s in "${scenarios[@]}"; do
+    if grep -qs 'selfhost-homelab/hashistack' "molecule/$s/molecule.yml"; then
+      "$HOMELAB_REPO/scripts/hashistack/image.sh" >/dev/null || { log "the hashistack image could not be built"; return 1; }
+      break
+    fi
+  done
   # Two at a time (two cores); each scenario's output goes to its own log,
   # printed in full when it fails.
   # shellcheck disable=SC2016 # the inner script expands its own arguments

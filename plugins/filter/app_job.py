@@ -487,8 +487,32 @@ def app_job_vault(app, mount="kv"):
     return _secrets(app, _Err(name), mount)[0]
 
 
+def app_vault_extra_paths(apps, mount="kv"):
+    """{job: [path, ...]} for every app definition that reads another job's secret (secrets_from).
+
+    The answer is the vault role's vault_job_extra_paths: each such job gets a policy that also reads those paths.
+    """
+    apps = _plain(apps)
+    if isinstance(apps, dict):
+        apps = [apps]
+    if not isinstance(apps, list):
+        raise AnsibleFilterError("app_vault_extra_paths: expected a list of app definitions, got %s"
+                                 % type(apps).__name__)
+    out, seen = {}, set()
+    for app in apps:
+        name = _app_name(app)
+        if name in seen:
+            raise _Err(name)("name", "the job is listed twice")
+        seen.add(name)
+        paths = _secrets(app, _Err(name), mount)[3]
+        if paths:
+            out[name] = paths
+    return out
+
+
 class FilterModule:
     """selfhost.homelab app-to-job filters."""
 
     def filters(self):
-        return {"app_job": app_job, "app_volumes": app_volumes, "app_job_vault": app_job_vault}
+        return {"app_job": app_job, "app_volumes": app_volumes, "app_job_vault": app_job_vault,
+                "app_vault_extra_paths": app_vault_extra_paths}

@@ -407,6 +407,34 @@ def test_a_declared_stand_in_answers_with_job_group_and_task(stack):
     assert http("DELETE", "%s/v1/job/%s" % (stack.nomad, job_id))[0] == 200
 
 
+PRESTART_STANDIN_JOB = STANDIN_JOB.replace('''    task "grafana" {''', '''    task "provision" {
+      lifecycle {
+        hook    = "prestart"
+        sidecar = false
+      }
+      driver = "docker"
+      config {
+        image = "%(image)s"
+      }
+    }
+
+    task "grafana" {''', 1)
+
+
+def test_a_stand_in_for_a_prestart_task_completes_and_the_main_task_starts(stack):
+    """A prestart hook of a stand-in image runs to completion (exit 0), so the group's main task starts."""
+    assert PRESTART_STANDIN_JOB != STANDIN_JOB
+    job_id = stack.run_job(PRESTART_STANDIN_JOB % {"name": "grafana-hook", "image": "grafana/grafana:11.2.0"})
+    _wait(lambda: http("GET", "%s/v1/job/%s/deployment" % (stack.nomad, job_id))[1]["Status"]
+          in ("successful", "failed"), timeout=60, what="deployment")
+    alloc = stack.alloc(stack.allocs(job_id)[0]["ID"])
+    assert alloc["ClientStatus"] == "running", alloc["TaskStates"]
+    hook = alloc["TaskStates"]["provision"]
+    assert hook["State"] == "dead" and not hook["Failed"], hook
+    assert alloc["TaskStates"]["grafana"]["State"] == "running"
+    assert http("DELETE", "%s/v1/job/%s" % (stack.nomad, job_id))[0] == 200
+
+
 def test_a_stand_in_is_never_used_for_an_undeclared_image(stack):
     """A declared tag does not cover another tag; an undeclared image fails as a missing image does."""
     job_id = stack.run_job(STANDIN_JOB % {"name": "forgotten", "image": "photoprism/photoprism:250101"})

@@ -117,6 +117,8 @@ def run_role(workdir: Path, nomad_address: str, variables: dict, tags: str | Non
     play = workdir / "play.yml"
     play.write_text(PLAY)
     varfile = workdir / "vars.json"
+    # The ACME storage volume is made under the data root: a directory of this run (no pool).
+    variables = dict({"homelab_data_root": str(workdir / "data"), "homelab_zfs_pool": ""}, **variables)
     varfile.write_text(json.dumps(dict(variables, nomad_address=nomad_address)))
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOCALHOST_WARNING="false",
                ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))

@@ -31,16 +31,20 @@ def _submit_result(out):
 @pytest.fixture(scope="module")
 def submitted(tmp_path_factory):
     work = tmp_path_factory.mktemp("traefik-job")
+    data = {"homelab_data_root": str(work / "data")}  # one data root for both runs
     with nomad_sim() as server:
-        rc, first = run_role(work / "first", server.address, base_vars())
+        rc, first = run_role(work / "first", server.address, base_vars(**data))
         assert rc == 0, failure(first)
         parses = server.count("POST", "/v1/jobs/parse") + server.count("PUT", "/v1/jobs/parse")
         job = requests.get(server.address + "/v1/job/traefik", timeout=10).json()
-        rc, second = run_role(work / "second", server.address, base_vars())
+        volumes = [requests.get(server.address + "/v1/volume/host/" + v["ID"], timeout=10).json()
+                   for v in requests.get(server.address + "/v1/volumes?type=host", timeout=10).json()]
+        rc, second = run_role(work / "second", server.address, base_vars(**data))
         assert rc == 0, failure(second)
         registrations = [r for r in server.requests if r["method"] in ("PUT", "POST")
                          and r["path"] in ("/v1/jobs", "/v1/job/traefik")]
-        yield {"job": job, "first": first, "second": second, "parses": parses, "registrations": registrations}
+        yield {"job": job, "volumes": volumes, "data": work / "data", "first": first, "second": second,
+               "parses": parses, "registrations": registrations}
 
 
 def test_job_is_parsed_by_nomad_and_registered_once(submitted):
@@ -48,6 +52,16 @@ def test_job_is_parsed_by_nomad_and_registered_once(submitted):
     assert _submit_result(submitted["first"])["changed"] is True
     assert _submit_result(submitted["second"])["changed"] is False
     assert len(submitted["registrations"]) == 1
+
+
+def test_acme_storage_volume_is_made_and_registered_by_the_role(submitted):
+    """The role does not assume the volume: the app role makes the directory and registers it with Nomad."""
+    storage = submitted["data"] / "traefik"
+    assert storage.is_dir() and oct(storage.stat().st_mode & 0o777) == "0o700"
+    (volume,) = [v for v in submitted["volumes"] if v["Name"] == "traefik-data"]
+    assert volume["HostPath"] == str(storage)
+    made = [r for n, r in task_results(submitted["second"]) if "host volumes" in n.lower() or "volumes of" in n]
+    assert made and not any(r.get("changed") for r in made), made
 
 
 def test_job_validates_against_the_nomad_job_schema(submitted):
@@ -63,7 +77,7 @@ def test_job_shape(submitted):
     reserved = {p["Label"]: p for p in group["Networks"][0]["ReservedPorts"]}
     assert (reserved["http"]["Value"], reserved["https"]["Value"]) == (80, 443)
     assert {p["Label"] for p in group["Networks"][0]["DynamicPorts"]} == {"ping"}
-    assert group["Volumes"]["acme"]["Type"] == "host" and group["Volumes"]["acme"]["Source"] == "traefik"
+    assert group["Volumes"]["acme"]["Type"] == "host" and group["Volumes"]["acme"]["Source"] == "traefik-data"
     task = group["Tasks"][0]
     assert task["Driver"] == "docker"
     assert task["Config"]["image"] == "traefik:v3.7.15"

@@ -691,6 +691,9 @@ class Runner:
             with open(target, "w", encoding="utf-8") as fh:
                 fh.write(body)
         servers = ["httpd -p %d -h /local/standin" % port for port in inside]
+        hook = task.get("Lifecycle") or {}
+        if hook.get("Hook") and not hook.get("Sidecar"):
+            return "exit 0"  # a run-to-completion hook (prestart, poststop): the stand-in completes
         if not servers:
             return "exec sleep 2147483647"
         return " && ".join(servers[:-1] + ["exec " + servers[-1].replace("httpd ", "httpd -f ", 1)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -10,6 +11,7 @@ from ansible_collections.selfhost.homelab.plugins.filter.app_job import (
     FilterModule,
     app_job,
     app_job_vault,
+    app_vault_extra_paths,
     app_volumes,
 )
 
@@ -120,7 +122,32 @@ def test_secrets_from_another_job_path():
 
 
 def test_filters_registered():
-    assert set(FilterModule().filters()) == {"app_job", "app_volumes", "app_job_vault"}
+    assert set(FilterModule().filters()) == {"app_job", "app_volumes", "app_job_vault", "app_vault_extra_paths"}
+
+
+def test_vault_extra_paths_of_the_jobs_that_read_another_jobs_secret():
+    db = {"name": "photoprism-db", "image": "mariadb:11.4", "port": 3306,
+          "secrets_from": {"photoprism": {"db_password": "MARIADB_PASSWORD"}}}
+    app = dict(APP, secrets_from={"shared-smtp": {"password": "SMTP_PASSWORD"}})
+    assert app_vault_extra_paths([db, APP], mount="secret") == {"photoprism-db": ["secret/data/photoprism"]}
+    assert app_vault_extra_paths([db, app]) == {"photoprism-db": ["kv/data/photoprism"],
+                                                "photoprism": ["kv/data/shared-smtp"]}
+    assert app_vault_extra_paths(db) == {"photoprism-db": ["kv/data/photoprism"]}
+    assert app_vault_extra_paths([]) == {}
+    # What vault_job (the vault role) makes of it: the policy reads the job's own path and the extra one.
+    policy = app_job_vault(db)["policy"]
+    assert 'path "kv/data/photoprism"' in policy and 'path "kv/data/photoprism-db"' in policy
+
+
+@pytest.mark.parametrize(("apps", "message"), [
+    ("photoprism", "expected a list of app definitions"),
+    ([dict(APP, secrets_from={"x": {}})], "app 'photoprism': secrets_from[x]: names no fields"),
+    ([APP, APP], "app 'photoprism': name: the job is listed twice"),
+    ([{"name": "Bad"}], "app 'Bad': name:"),
+])
+def test_vault_extra_paths_bad_input(apps, message):
+    with pytest.raises(AnsibleFilterError, match=re.escape(message)):
+        app_vault_extra_paths(apps)
 
 
 BAD = [
