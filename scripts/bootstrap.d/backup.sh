@@ -6,6 +6,7 @@
 # bootstrap.sh may still be building in the background: wait for it (bounded).
 source "$(dirname "$0")/../lib.sh"
 [ "${HOMELAB_SKIP_IMAGES:-0}" = 1 ] && exit 0
+activate_env   # sets HOMELAB_IMAGE_DEBIAN12
 for _ in $(seq 1 180); do
   docker image inspect "$HOMELAB_IMAGE_DEBIAN12" >/dev/null 2>&1 && break
   sleep 5
