@@ -18,6 +18,7 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.selfhost.homelab.plugins.filter.backup_vault import backup_vault
 from ansible_collections.selfhost.homelab.plugins.filter.vault_job import vault_job
 from ansible_collections.selfhost.homelab.plugins.module_utils._restic_retention import (
     RetentionError,
@@ -181,8 +182,8 @@ def backup_plan(settings):
     timezone = settings.get("timezone") or None
     resources = settings.get("resources") or {}
     lock_wait = int(settings.get("lock_wait", 3600))
-    out_sets, jobs, vault, init, seen = [], [], [], [], set()
-    drill_groups, drill_paths = [], []
+    out_sets, jobs, init, seen = [], [], [], set()
+    drill_groups = []
     for i, bset in enumerate(sets):
         where = "backup_sets[%d]" % i
         if not isinstance(bset, dict):
@@ -257,7 +258,6 @@ def backup_plan(settings):
         config_path = "%s/%s.json" % (config_dir, name)
         secret = vault_job(job_id, mount, fields=fields)
         retention_id = "%s-retention" % job_id
-        retention_vault = vault_job(retention_id, mount, extra_paths=[secret["path"]])
         out_sets.append({"name": name, "config": config, "config_path": config_path, "job": job_id,
                          "secret": job_id, "secret_path": secret["path"], "fields": sorted(fields)})
         jobs.append(_job(job_id, cron, timezone, datacenters, [
@@ -267,17 +267,17 @@ def backup_plan(settings):
             ("retention", _task("retention", python,
                                 [program, "forget", "--config", config_path, "--lock-wait", str(lock_wait)],
                                 retention_id, secret["template_api"], resources))]))
-        vault.append(_vault(secret))
-        vault.append(_vault(retention_vault))
         if bset.get("drill", True):
             drill_groups.append(("drill-%s" % name, _task(
                 "drill", python, [program, "drill", "--config", config_path, "--lock-wait", str(lock_wait)],
                 "restore-drill", secret["template_api"], resources)))
-            drill_paths.append(secret["path"])
     if settings.get("drill_enabled", True) and drill_groups:
         drill_cron = _cron(settings.get("drill_cron") or "0 4 * * 0", "backup_drill_cron")
         jobs.append(_job("restore-drill", drill_cron, timezone, datacenters, drill_groups))
-        vault.append(_vault(vault_job("restore-drill", mount, extra_paths=drill_paths)))
+    # The same job list and policy paths the vault role computes from inventory (backup_vault filter).
+    vault_plan = backup_vault(sets, mount, drill_enabled=settings.get("drill_enabled", True))
+    vault = [_vault(vault_job(job, mount, extra_paths=vault_plan["extra_paths"].get(job)))
+             for job in vault_plan["jobs"]]
     return {"sets": out_sets, "jobs": jobs, "vault": vault, "init": init}
 
 

@@ -20,7 +20,7 @@ base="$HOMELAB_IMAGE_DEBIAN12"
 mapfile -t sources < <(cd "$HOMELAB_REPO" && git ls-files -co --exclude-standard \
   roles/hashicorp_release roles/consul roles/vault roles/nomad playbooks/hashistack.yml \
   molecule/hashistack/molecule.yml plugins/modules/vault_kv.py plugins/module_utils/_vault.py \
-  plugins/module_utils/_vault_kv.py plugins/filter/vault_job.py | sort)
+  plugins/module_utils/_vault_kv.py plugins/filter/vault_job.py plugins/filter/backup_vault.py | sort)
 key="$(cd "$HOMELAB_REPO" && { cat "${sources[@]}" "$0"; echo "$mirror $base"; } | sha256sum | cut -c1-12)"
 tag="selfhost-homelab/hashistack:$key"
 if docker image inspect "$tag" >/dev/null 2>&1; then
