@@ -105,12 +105,12 @@ def git_commit() -> str:
 def machine() -> list[str]:
     nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip() or "?"
     load = " ".join("%.2f" % x for x in os.getloadavg())
+    kernel = "%s %s" % (platform.system(), platform.release())
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return [
-        "machine: %s, %s cores (nproc), %s RAM, %s %s" % (cpu_model(), nproc, memory_gib(), platform.system(),
-                                                         platform.release()),
+        "machine: %s, %s cores (nproc), %s RAM, %s" % (cpu_model(), nproc, memory_gib(), kernel),
         "load average at start (1/5/15 min): %s" % load,
-        "run: %s, commit %s, Python %s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), git_commit(),
-                                          platform.python_version()),
+        "run: %s, commit %s, Python %s" % (when, git_commit(), platform.python_version()),
     ]
 
 
@@ -131,8 +131,8 @@ def vault_rows(data: dict) -> list[tuple]:
     def cell(r):
         if r is None:
             return "-"
-        return "%d req (%dR %dW), +%d ver, %s" % (r["total"], r["reads"], r["writes"], r["new versions"],
-                                                   "changed" if r["changed"] else "ok")
+        outcome = "changed" if r["changed"] else "ok"
+        return "%d req (%dR %dW), +%d ver, %s" % (r["total"], r["reads"], r["writes"], r["new versions"], outcome)
     rows = []
     for case, mods in by_case.items():
         ours = mods.get("vault_kv (engine_version: 2)")
@@ -210,7 +210,7 @@ def areas_from(value: str) -> list[str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--only", type=areas_from, help="comma-separated subset of: " + ", ".join(ORDER))
     parser.add_argument("--skip", type=areas_from, default=[], help="comma-separated benchmarks to leave out")

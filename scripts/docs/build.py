@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate the reference docs and CHANGELOG.md from the collection's own metadata.
 
     python scripts/docs/build.py           write the generated files
@@ -86,9 +85,8 @@ def md(text, from_dir: str) -> str:
         elif code == "M":
             out.append(_plugin_link(arg, "module", from_dir))
         elif code == "P":
-            name, _, kind = arg.partition("#")
-            out.append(_plugin_link(name, kind if kind in ("module", "filter", "role") else "module", from_dir)
-                       if kind in ("module", "filter", "role") else _code(name))
+            name, kind = (arg.split("#", 1) + [""])[:2]
+            out.append(_plugin_link(name, kind, from_dir) if kind in ("module", "filter", "role") else _code(name))
         elif code == "I":
             out.append(f"*{_escape(arg)}*")
         elif code == "B":
@@ -96,7 +94,7 @@ def md(text, from_dir: str) -> str:
         elif code == "U":
             out.append(f"<{arg}>")
         elif code == "L":
-            label, _, url = arg.rpartition(",")
+            label, url = arg.rsplit(",", 1) if "," in arg else ("", arg)
             out.append(f"[{_escape(label.strip())}]({url.strip()})")
     out.append(_escape(text[pos:]))
     return "".join(out)
@@ -373,7 +371,7 @@ def _changelog(tmp: Path) -> str:
     galaxy = yaml.safe_load((REPO / "galaxy.yml").read_text())
     changes = yaml.safe_load((REPO / "changelogs/changelog.yaml").read_text()) or {}
     released = set((changes.get("releases") or {}).keys())
-    fragments = [p for p in (REPO / "changelogs/fragments").glob("*.y*ml")]
+    fragments = list((REPO / "changelogs/fragments").glob("*.y*ml"))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(copy.parents[2]), ANSIBLE_NOCOLOR="1")
     if fragments:
         version = str(galaxy["version"])
@@ -414,7 +412,7 @@ def build() -> dict[str, str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when a generated file is stale")
     parser.add_argument("--repo", type=Path, default=REPO, help="the collection's checkout (default: this one)")
     args = parser.parse_args(argv)
