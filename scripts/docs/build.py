@@ -383,7 +383,9 @@ def _changelog(tmp: Path) -> str:
         cmd = ["antsibull-changelog", "generate"]
     proc = subprocess.run(cmd, cwd=copy, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed (rc {proc.returncode}): {proc.stderr.strip()}")
+        detail = (proc.stderr.strip() or proc.stdout.strip())[-2000:]
+        raise SystemExit(f"{' '.join(cmd)} failed (rc {proc.returncode}): {detail} "
+                         "(antsibull-changelog lint names the fragment)")
     return (copy / "CHANGELOG.md").read_text()
 
 
