@@ -130,6 +130,7 @@ def test_example_site_syntax_and_tasks(example):
         ("nomad_servers:nomad_clients", "HashiCorp layer - Nomad"),
         ("nomad_servers[0]", "Platform jobs layer"),
         ("nomad_servers[0]", "Apps layer"),
+        ("nomad_servers[0]", "Platform jobs layer - backups (after the apps, whose data they back up)"),
     ]
     for role in ("base", "docker", "zfs", "dnscrypt_proxy", "host_metrics", "consul", "vault", "nomad", "traefik",
                  "monitoring", "backup", "transmission", "nextcloud", "photoprism", "plex"):
@@ -251,7 +252,7 @@ def test_collection_playbooks_by_name(example, tmp_path):
     proc = ansible("ansible-playbook", "selfhost.homelab.site", "-i", str(inv / "hosts.yml"),
                    "--vault-password-file", str(password), "--syntax-check", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for layer in ("host", "hashistack", "platform", "apps"):
+    for layer in ("host", "hashistack", "platform", "apps", "backups"):
         proc = ansible("ansible-playbook", "selfhost.homelab.%s" % layer, "-i", str(inv / "hosts.yml"),
                        "--vault-password-file", str(password), "--syntax-check", cwd=tmp_path)
         assert proc.returncode == 0, (layer, proc.stdout + proc.stderr)
