@@ -417,6 +417,7 @@ class NomadSim(App):
         r("GET", "/v1/agent/members", self.agent_members)
         r("GET", "/.well-known/jwks.json", self.jwks)
         r("GET", "/v1/operator/raft/configuration", self.raft_configuration)
+        r("GET", r"/v1/node/(?P<id>[^/]+)", self.node_read)
         r("GET", "/v1/operator/snapshot", self.snapshot_save)
         r("PUT", "/v1/operator/snapshot", self.snapshot_restore)
         r("POST", "/v1/operator/snapshot", self.snapshot_restore)
@@ -493,6 +494,17 @@ class NomadSim(App):
                 "tokens": self.tokens, "acl_bootstrapped": self.acl_bootstrapped,
                 "variables": [[list(k), v] for k, v in self.variables.items()],
                 "namespaces": self.namespaces, "host_volumes": self.host_volumes}
+
+    def node_read(self, request: Request) -> Response:
+        """This agent's client node (the Node fields of the API description that a health check reads:
+        ready, eligible, not draining)."""
+        if request.params["id"] != self.node_id:
+            raise HTTPError(404, "node not found")
+        return Response(200, {
+            "ID": self.node_id, "Name": self.node_name, "Datacenter": self.datacenter, "NodeClass": "",
+            "HTTPAddr": "127.0.0.1:4646", "TLSEnabled": False, "Status": "ready", "StatusDescription": "",
+            "SchedulingEligibility": "eligible", "Drain": False, "DrainStrategy": None, "Meta": {},
+            "Attributes": {"nomad.version": VERSION}, "CreateIndex": 1, "ModifyIndex": self.index})
 
     def raft_configuration(self, request: Request) -> Response:
         """One voter, the leader: this agent (RaftServer fields of the API description)."""
