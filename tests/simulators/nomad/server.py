@@ -413,11 +413,10 @@ class NomadSim(App):
         r("GET", "/v1/status/leader", lambda q: _json_response("127.0.0.1:4647"))
         r("GET", "/v1/status/peers", lambda q: Response(200, ["127.0.0.1:4647"]))
         r("GET", "/v1/agent/self", self.agent_self)
-        r("GET", "/v1/agent/health", lambda q: Response(200, {"server": {"ok": True, "message": "ok"}}))
+        r("GET", "/v1/agent/health", self.agent_health)
         r("GET", "/v1/agent/members", self.agent_members)
         r("GET", "/.well-known/jwks.json", self.jwks)
         r("GET", "/v1/operator/raft/configuration", self.raft_configuration)
-        r("GET", r"/v1/node/(?P<id>[^/]+)", self.node_read)
         r("GET", "/v1/operator/snapshot", self.snapshot_save)
         r("PUT", "/v1/operator/snapshot", self.snapshot_restore)
         r("POST", "/v1/operator/snapshot", self.snapshot_restore)
@@ -483,6 +482,19 @@ class NomadSim(App):
                                  "num_allocations": str(len(self.allocs)), "last_heartbeat": "0",
                                  "heartbeat_ttl": "10s"}}})
 
+    def agent_health(self, request: Request) -> Response:
+        """One section per role of this agent, as Nomad's HealthRequest (command/agent/agent_endpoint.go):
+        ``?type=client`` or ``?type=server`` keeps one; an agent started from a configuration has the roles
+        it enables (both with -dev), one made in a test is a server. The client always knows a server here."""
+        cfg = getattr(self, "agent_config", None)
+        if cfg is None:
+            roles = ["server"]
+        else:
+            dev = bool(getattr(self, "agent_dev", False))
+            roles = [r for r in ("client", "server") if dev or (cfg.get(r) or [{}])[0].get("enabled")]
+        wanted = request.query.get("type")
+        return Response(200, {r: {"ok": True, "message": "ok"} for r in roles if wanted in (None, "", r)})
+
     def agent_members(self, request: Request) -> Response:
         member = self.agent_self(request).body["member"]
         return Response(200, {"ServerName": self.node_name, "ServerRegion": self.region,
@@ -494,17 +506,6 @@ class NomadSim(App):
                 "tokens": self.tokens, "acl_bootstrapped": self.acl_bootstrapped,
                 "variables": [[list(k), v] for k, v in self.variables.items()],
                 "namespaces": self.namespaces, "host_volumes": self.host_volumes}
-
-    def node_read(self, request: Request) -> Response:
-        """This agent's client node (the Node fields of the API description that a health check reads:
-        ready, eligible, not draining)."""
-        if request.params["id"] != self.node_id:
-            raise HTTPError(404, "node not found")
-        return Response(200, {
-            "ID": self.node_id, "Name": self.node_name, "Datacenter": self.datacenter, "NodeClass": "",
-            "HTTPAddr": "127.0.0.1:4646", "TLSEnabled": False, "Status": "ready", "StatusDescription": "",
-            "SchedulingEligibility": "eligible", "Drain": False, "DrainStrategy": None, "Meta": {},
-            "Attributes": {"nomad.version": VERSION}, "CreateIndex": 1, "ModifyIndex": self.index})
 
     def raft_configuration(self, request: Request) -> Response:
         """One voter, the leader: this agent (RaftServer fields of the API description)."""
