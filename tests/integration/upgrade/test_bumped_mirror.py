@@ -39,7 +39,8 @@ def test_the_next_patch_release_is_signed_and_reports_its_version(mirrors, produ
     new = versions[0]
     directory = bumped / product / new
     keyring = tmp_path / "keyring.gpg"
-    subprocess.run(["gpg", "--batch", "--yes", "--dearmor", "-o", str(keyring), str(bumped / "release-signing-key.asc")],
+    subprocess.run(["gpg", "--batch", "--yes", "--dearmor", "-o", str(keyring),
+                    str(bumped / "release-signing-key.asc")],
                    check=True, timeout=60, env=dict(os.environ, GNUPGHOME=str(tmp_path)))
     sums = directory / ("%s_%s_SHA256SUMS" % (product, new))
     verify = subprocess.run(["gpgv", "--keyring", str(keyring), str(sums) + ".sig", str(sums)],
