@@ -99,4 +99,6 @@ def test_upgrade_rolls_the_servers_then_the_clients(example):
     assert hosts["Upgrade - Vault snapshot"] == ("snapshots", SERVERS)
     assert hosts["Upgrade - roll the servers one at a time"] == ("roll", SERVERS)
     assert hosts["Upgrade - roll the other hosts (Consul agents, Nomad clients)"] == ("roll", CLIENTS)
-    assert len(hosts) == 6
+    assert hosts["Upgrade - publish every host's addresses (the roles read the other hosts' from hostvars)"] == (
+        "roll", sorted(SERVERS + CLIENTS))
+    assert len(hosts) == 7
