@@ -74,6 +74,8 @@ monitoring_image() {
     return 0
   fi
   root="$(mktemp -d)"
+  # The image's / (mktemp makes it 0700): vfs, unlike overlay, keeps it, and the images run as nobody.
+  chmod 755 "$root"
   mkdir -p "$root/bin" "$root/etc/ssl/certs" "$root/tmp" "$root/lib64" "$root/lib/x86_64-linux-gnu"
   chmod 1777 "$root/tmp"
   for pair in ${bins//,/ }; do
