@@ -130,6 +130,7 @@ def test_example_site_syntax_and_tasks(example):
         ("nomad_servers:nomad_clients", "HashiCorp layer - Nomad"),
         ("nomad_servers[0]", "Platform jobs layer"),
         ("nomad_servers[0]", "Apps layer"),
+        ("nomad_servers[0]", "Platform jobs layer - backups (after the apps, whose data they back up)"),
     ]
     for role in ("base", "docker", "zfs", "dnscrypt_proxy", "host_metrics", "consul", "vault", "nomad", "traefik",
                  "monitoring", "backup", "transmission", "nextcloud", "photoprism", "plex"):
@@ -161,10 +162,26 @@ def test_a_layer_tag_still_runs_the_preflight_first():
     assert [name for name, _tags in tasks if name.startswith("selfhost.homelab.photoprism ")]
 
 
-def test_demo_passes_the_preflight():
-    rc, result, stats = preflight(os.path.join(REPO, "inventories", "demo", "hosts.yml"))
+def test_demo_passes_the_preflight_with_its_generated_secrets(tmp_path):
+    """The whole-stack demo with the ansible-vault file scripts/demo.sh makes (scripts/demo-secrets.sh)."""
+    subprocess.run([os.path.join(REPO, "scripts", "demo-secrets.sh"), str(tmp_path)], check=True, timeout=120,
+                   capture_output=True)
+    assert (tmp_path / "secrets.vault.yml").read_text().startswith("$ANSIBLE_VAULT;")
+    assert oct((tmp_path / "vault-password").stat().st_mode & 0o777) == "0o600"
+    rc, result, stats = preflight(os.path.join(REPO, "inventories", "demo", "hosts.yml"),
+                                  "-e", "@%s" % (tmp_path / "secrets.vault.yml"),
+                                  "--vault-password-file", str(tmp_path / "vault-password"))
     assert rc == 0, result
     assert result["checked_hosts"] == ["demo"]
+    assert stats["demo"]["unreachable"] == 0
+
+
+def test_demo_without_its_secrets_fails_the_preflight_naming_each():
+    rc, result, stats = preflight(os.path.join(REPO, "inventories", "demo", "hosts.yml"))
+    assert rc != 0
+    text = "\n".join(result["problems"])
+    for job in ("traefik", "grafana", "backup-apps", "photoprism", "nextcloud", "plex", "transmission"):
+        assert "homelab_secrets['%s']" % job in text, text
     assert stats["demo"]["unreachable"] == 0
 
 
@@ -251,7 +268,7 @@ def test_collection_playbooks_by_name(example, tmp_path):
     proc = ansible("ansible-playbook", "selfhost.homelab.site", "-i", str(inv / "hosts.yml"),
                    "--vault-password-file", str(password), "--syntax-check", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for layer in ("host", "hashistack", "platform", "apps"):
+    for layer in ("host", "hashistack", "platform", "apps", "backups"):
         proc = ansible("ansible-playbook", "selfhost.homelab.%s" % layer, "-i", str(inv / "hosts.yml"),
                        "--vault-password-file", str(password), "--syntax-check", cwd=tmp_path)
         assert proc.returncode == 0, (layer, proc.stdout + proc.stderr)
