@@ -98,11 +98,14 @@ layer_molecule() {
   mkdir -p "$logdir"
   # Scenarios that start from the converged HashiCorp layer run its image
   # (selfhost-homelab/hashistack, molecule/hashistack/reuse): build it once here,
-  # before scenarios run in parallel (it is cached by a hash of its sources).
+  # before scenarios run in parallel (it is cached by a hash of its sources), and
+  # hand them this checkout's tag (HOMELAB_HASHISTACK_IMAGE), not the shared :latest.
   local s
   for s in "${scenarios[@]}"; do
     if grep -qs 'selfhost-homelab/hashistack' "molecule/$s/molecule.yml"; then
-      "$HOMELAB_REPO/scripts/hashistack/image.sh" >/dev/null || { log "the hashistack image could not be built"; return 1; }
+      HOMELAB_HASHISTACK_IMAGE="$("$HOMELAB_REPO/scripts/hashistack/image.sh")" \
+        || { log "the hashistack image could not be built"; return 1; }
+      export HOMELAB_HASHISTACK_IMAGE
       break
     fi
   done

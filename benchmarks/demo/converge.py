@@ -11,10 +11,12 @@ Prints one table with the issue's two goals: re-run <= 25% of the fresh converge
 re-run <= 1.3 x (task executions x the per-task floor).
 
 Not a test: run it by hand after scripts/bootstrap.sh, in the venv:
-    source scripts/lib.sh && activate_env && python benchmarks/demo/converge.py [--floor-tasks 40]
+    source scripts/lib.sh && activate_env && python benchmarks/demo/converge.py [--floor-tasks 40] [--json]
+(--json prints the figures as JSON for benchmarks/run.py instead of the table.)
 """
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -60,6 +62,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--floor-tasks", type=int, default=40, help="trivial tasks in the floor play")
     parser.add_argument("--keep", action="store_true", help="do not make the container anew first")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
     args = parser.parse_args()
 
     demo = os.path.join(REPO, "scripts", "demo.sh")
@@ -91,12 +94,21 @@ def main():
         ("per-task floor (ping)", "%.0f ms" % (1000 * floor), "(%d pings - 1 ping) / %d" % (k, k - 1)),
         ("re-run / (tasks x floor)", "%.2f x" % multiple, "goal <= 1.3 x: " + ("met" if multiple <= 1.3 else "MISSED")),
     ]
+    if args.json:
+        print(json.dumps({"fresh_s": fresh_s, "fresh": fresh, "rerun_s": rerun_s, "rerun": rerun,
+                          "executions": n, "ratio": ratio, "floor_s": floor, "floor_tasks": k,
+                          "multiple": multiple}))
+    else:
+        print_rows(rows)
+    if rerun.get("changed", 0):
+        raise SystemExit("the re-run changed something: not idempotent")
+
+
+def print_rows(rows):
     width = max(len(r[0]) for r in rows)
     print("demo converge (%s, %d cores)" % (time.strftime("%Y-%m-%d"), os.cpu_count()))
     for name, value, note in rows:
         print("  %-*s  %10s   %s" % (width, name, value, note))
-    if rerun.get("changed", 0):
-        raise SystemExit("the re-run changed something: not idempotent")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@
 
 Runs each module (as Ansible runs it: the module file with its JSON arguments) against one
 Nomad simulator on loopback and counts the requests in the simulator's log per case.
-Not a timed test; run it by hand:  python benchmarks/nomad/requests_per_run.py
+Not a timed test; run it by hand:  python benchmarks/nomad/requests_per_run.py [--json]
+(--json prints the rows as JSON for benchmarks/run.py instead of the table.)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -58,6 +60,9 @@ def run(module: str, args: dict, check: bool = False) -> dict:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of the table")
+    as_json = parser.parse_args().json
     sim = NomadSim(settle_seconds=0.0)
     server = SimServer(sim).start()
     addr = urlsplit(server.address)
@@ -90,6 +95,12 @@ def main() -> int:
             row.append((len(calls), registers, outcome, detail))
         rows.append(row)
     server.stop()
+    if as_json:
+        keys = ("requests", "registers", "result", "calls")
+        print(json.dumps({"cases": [{"case": title, "selfhost.homelab.nomad_job": dict(zip(keys, a, strict=True)),
+                                     "community.general.nomad_job": dict(zip(keys, b, strict=True))}
+                                    for title, a, b in rows]}))
+        return 0
     print("%-30s | %-32s | %-32s" % ("case", "selfhost.homelab.nomad_job", "community.general.nomad_job"))
     print("%-30s | %-32s | %-32s" % ("", "requests (registers) result", "requests (registers) result"))
     print("-" * 100)

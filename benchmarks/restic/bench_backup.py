@@ -10,7 +10,8 @@ table shows wall-clock seconds (mean of two runs each, in ABBA order) and the
 module's overhead in percent.
 
 Not a test: run it by hand after scripts/bootstrap.sh, in the venv:
-    source scripts/lib.sh && activate_env && python benchmarks/restic/bench_backup.py [--size-mb 512]
+    source scripts/lib.sh && activate_env && python benchmarks/restic/bench_backup.py [--size-mb 512] [--json]
+(--json prints the rows as JSON for benchmarks/run.py instead of the table.)
 """
 
 import argparse
@@ -61,6 +62,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--size-mb", type=int, default=512)
     parser.add_argument("--files", type=int, default=200)
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of the table")
     args = parser.parse_args()
     shutil.rmtree(WORK, ignore_errors=True)
     data = os.path.join(WORK, "src", "data")
@@ -97,6 +99,12 @@ def main():
             plain = (took["plain-a"] + took["plain-b"]) / 2
             module = (took["module-a"] + took["module-b"]) / 2
             rows.append((version, phase, plain, module, "/".join(str(c) for c in changed)))
+    if args.json:
+        print(json.dumps({"size_mb": args.size_mb, "files": args.files, "rows": [
+            {"restic": version, "backup": phase, "restic_s": plain, "module_s": module, "changed": changed}
+            for version, phase, plain, module, changed in rows]}))
+        shutil.rmtree(WORK, ignore_errors=True)
+        return
     print("%-7s %-12s %10s %10s %9s  %s" % ("restic", "backup", "restic s", "module s", "overhead", "changed"))
     for version, phase, plain, module, changed in rows:
         print("%-7s %-12s %10.2f %10.2f %8.1f%%  %s"

@@ -3,11 +3,13 @@
 Runs each module once per case with ansible-playbook against the Vault
 simulator (dev mode, loopback, free port) and counts the requests in the
 simulator's log, plus whether a new KV v2 version was created.
-Not a test: prints a table.  Usage: python benchmarks/vault/requests_per_run.py
+Not a test: prints a table.  Usage: python benchmarks/vault/requests_per_run.py [--json]
+(--json prints the rows as JSON for benchmarks/run.py instead of the table.)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -64,6 +66,9 @@ def run(task, workdir):
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of the table")
+    as_json = parser.parse_args().json
     sim = start_dev(root_token="root")
     hdr = {"X-Vault-Token": "root"}
     requests.post(sim.address + "/v1/sys/mounts/kv", json={"type": "kv-v2"}, headers=hdr, timeout=5)
@@ -87,6 +92,9 @@ def main():
         finally:
             sim.stop()
     header = ("case", "module", "reads", "writes", "total", "new versions", "changed")
+    if as_json:
+        print(json.dumps({"rows": [dict(zip(header, row, strict=True)) for row in rows]}))
+        return
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     line = "  ".join("%-*s" % (w, h) for w, h in zip(widths, header, strict=True))
     print(line)

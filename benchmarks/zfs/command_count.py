@@ -7,6 +7,7 @@ Not a test: prints numbers side by side.
 
     python3 benchmarks/zfs/command_count.py            # boots its own VM
     python3 benchmarks/zfs/command_count.py --state DIR  # a VM booted with zfsvm.py start DIR
+    --json prints the rows as JSON for benchmarks/run.py instead of the table.
 """
 import argparse
 import json
@@ -48,6 +49,7 @@ def measure(state, module, args, workdir):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--state")
+    ap.add_argument("--json", action="store_true", help="print the rows as JSON instead of the table")
     a = ap.parse_args()
     own = not a.state
     state_dir = a.state or tempfile.mkdtemp(prefix="zfs-bench-")
@@ -65,6 +67,11 @@ def main():
             outcome = "FAILED: " + result.get("msg", "")[:80] if result.get("failed") else (
                 "changed" if result.get("changed") else "unchanged")
             rows.append((module, len(calls), outcome, calls))
+        if a.json:
+            print(json.dumps({"zfs_version": state.get("zfs_version"), "accel": state["accel"], "rows": [
+                {"module": module, "commands": n, "result": outcome, "calls": calls}
+                for module, n, outcome, calls in rows]}))
+            return
         print("\nunchanged mirror pool 'bench' (by-id disks), one run each, OpenZFS %s, %s"
               % (state.get("zfs_version"), state["accel"].upper()))
         print("%-26s %9s  %s" % ("module", "commands", "result"))

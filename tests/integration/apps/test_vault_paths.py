@@ -4,7 +4,8 @@ The Vault play's pre_tasks are taken from playbooks/hashistack.yml itself (not a
 roles' vault entry points on localhost. Then the vault role's own variables (roles/vault/defaults and vars) are
 evaluated with the result, and every job's policy is built as the vault role builds it (vault_job with
 _vault_job_extra_paths): the databases get a policy that reads their app's secret, a disabled app contributes
-nothing, and paths the inventory gives in vault_job_extra_paths are kept beside the collected ones.
+nothing, and paths the inventory gives in vault_job_extra_paths are kept beside the collected ones. The backup
+jobs' paths (vault_backup_jobs, from the backup inventory) are left out (`{}`) except in the test of the merge.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def _vault_play_pre_tasks() -> list:
     return play["pre_tasks"]
 
 
-def _run(tmp_path: Path, variables: dict) -> dict:
+def _run(tmp_path: Path, variables: dict, backups: bool = False) -> dict:
     tasks = _vault_play_pre_tasks() + [
         {"name": "Load the vault role's variables", "ansible.builtin.include_vars": {"file": str(path)}}
         for path in (REPO / "roles/vault/vars/main.yml",)
@@ -35,6 +36,8 @@ def _run(tmp_path: Path, variables: dict) -> dict:
         "msg": "{{ {'names': _vault_job_names, 'extra': _vault_job_extra_paths, 'mount': vault_kv_mount} }}"}}]
     # The role's defaults at their precedence, under the inventory's values.
     defaults = yaml.safe_load((REPO / "roles/vault/defaults/main.yml").read_text())
+    if not backups:
+        defaults["vault_backup_jobs"] = {}
     play = [{"hosts": "localhost", "gather_facts": False, "vars": dict(defaults, **variables), "tasks": tasks}]
     path = tmp_path / "play.yml"
     path.write_text(json.dumps(play))
@@ -84,3 +87,14 @@ def test_disabled_app_adds_nothing_and_inventory_paths_stay(tmp_path):
 def test_an_inventory_without_a_domain_deploys_no_apps_and_collects_nothing(tmp_path):
     seen = _run(tmp_path, {"homelab_secrets": {"web": {"greeting": "hi"}}})
     assert seen["extra"] == {} and seen["names"] == ["web"]
+
+
+def test_backup_jobs_paths_are_merged_with_the_apps_and_the_inventorys(tmp_path):
+    # The default backup set "apps" (backup_vault filter): its retention and drill jobs read the set's secret.
+    seen = _run(tmp_path, {"homelab_domain": "home.example.test", "homelab_secrets": SECRETS,
+                           "vault_job_extra_paths": {"restore-drill": ["kv/data/smtp"]}}, backups=True)
+    assert seen["extra"]["photoprism-db"] == ["kv/data/photoprism"]
+    assert seen["extra"]["backup-apps-retention"] == ["kv/data/backup-apps"]
+    assert seen["extra"]["restore-drill"] == ["kv/data/backup-apps", "kv/data/smtp"]
+    assert {"photoprism-db", "backup-apps", "backup-apps-retention", "restore-drill"} <= set(seen["names"])
+    assert 'path "kv/data/backup-apps"' in _policies(seen)["restore-drill"]

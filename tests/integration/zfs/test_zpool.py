@@ -60,8 +60,10 @@ def test_create_refused_on_disk_with_another_pools_label(vm):
     assert "ZFS label of pool '%s'" % other in r["msg"]
     assert "Nothing was changed" in r["msg"]
     assert name not in vm.pools()
-    # the exported pool is intact and importable
-    vm.sh("zpool import %s" % other)
+    # the exported pool is intact and importable. Import from the by-id directory
+    # after udev settles: the default search goes through blkid's cache, which can
+    # miss a partition that udev is still re-probing while another worker wipes disks.
+    vm.sh("udevadm settle && zpool import -d /dev/disk/by-id %s" % other)
     assert vm.sh("cat /%s/keep/file" % other).stdout.strip() == "precious"
 
     # a destroyed pool's label too (zpool create itself would reuse that disk silently)
