@@ -55,7 +55,7 @@ if [ "$(docker inspect -f '{{.State.Running}} {{index .Config.Labels "homelab.de
 fi
 
 # The simulated parts first (nested Docker daemon with the local images, the Nomad
-# simulator's stand-ins, python-nomad), then the whole stack.
+# simulator's stand-ins), then the whole stack.
 ansible-playbook inventories/demo/prepare.yml -i inventories/demo/hosts.yml "${vault_args[@]}"
 ansible-playbook playbooks/site.yml -i inventories/demo/hosts.yml "${vault_args[@]}" "$@"
 
