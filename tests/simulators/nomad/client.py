@@ -33,6 +33,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
@@ -443,6 +444,22 @@ class Runner:
                     "Warnings": answer.get("warnings")}
         return read
 
+    def _service_reader(self):
+        """consul-template's ``service "NAME"``: the passing instances from Consul's health API."""
+        headers = {"X-Consul-Token": self.config.consul_token} if self.config.consul_token else {}
+
+        def read(name: str) -> list[dict]:
+            url = "%s/v1/health/service/%s?passing=true" % (self.config.consul_addr.rstrip("/"),
+                                                             urllib.parse.quote(name))
+            status, answer = _http("GET", url, headers=headers)
+            if status != 200:
+                raise tmpl.TemplateError("health.service(%s): Unexpected response code: %d (%s)"
+                                         % (name, status, answer))
+            return [{"ID": e["Service"]["ID"], "Name": e["Service"]["Service"], "Node": e["Node"]["Node"],
+                     "Address": e["Service"].get("Address") or e["Node"]["Address"], "Port": e["Service"]["Port"],
+                     "Tags": e["Service"].get("Tags") or []} for e in answer or []]
+        return read
+
     def _start_task(self, alloc_id: str, job: dict, group: dict, task: dict, alloc_dir: str,
                     ports: list[dict]) -> bool:
         from .server import _iso
@@ -472,7 +489,8 @@ class Runner:
             try:
                 text = tmpl.render(spec.get("EmbeddedTmpl") or "", lambda k: env.get(k, os.environ.get(k, "")),
                                    self._secret_reader(token) if token else _no_vault, dest,
-                                   spec.get("LeftDelim") or "{{", spec.get("RightDelim") or "}}")
+                                   spec.get("LeftDelim") or "{{", spec.get("RightDelim") or "}}",
+                                   service=self._service_reader() if self.config.consul_addr else None)
             except (tmpl.TemplateError, tmpl.SecretError) as exc:
                 message = "Template failed: %s" % exc
                 self._fail(alloc_id, name, [_event("Killing", message, fails=True, KillReason=message)])

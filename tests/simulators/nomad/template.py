@@ -4,7 +4,10 @@ Supported: literal text; ``{{ with secret "PATH" }} ... {{ end }}`` (a Vault rea
 inside it ``.Data.data.FIELD`` for KV v2 and ``.Data.FIELD`` for KV v1, or
 ``index .Data.data "FIELD"``, each optionally piped to ``toJSON``); ``{{ env "NAME" }}``; ``{{ .Data.data.FIELD }}``
 after a ``with``; ``{{/* comments */}}``; the ``{{-`` / ``-}}`` whitespace trims.
-Anything else is a template error, so a job using a feature the simulator lacks
+``{{ range service "NAME" }} ... {{ end }}`` (consul-template's service query: the
+service's passing instances, each with ``.Address``, ``.Port``, ``.ID``, ``.Name``,
+``.Node``, ``.Tags``; the caller gives ``service(name)``, read once when the task
+starts, not watched). Anything else is a template error, so a job using a feature the simulator lacks
 fails loudly instead of rendering something else. The template block's
 ``left_delimiter``/``right_delimiter`` replace ``{{``/``}}`` (``left``/``right``).
 
@@ -65,7 +68,8 @@ def _field(dot: Any, expr: str) -> Any:
         return _field(dot, match.group(1)).get(match.group(2)) if isinstance(_field(dot, match.group(1)), dict) \
             else None
     if not re.fullmatch(r"\.[\w.]*", expr):
-        raise TemplateError("function %r not defined (the simulator renders with secret, env, index and fields)"
+        raise TemplateError("function %r not defined (the simulator renders with secret, service, env, index and "
+                            "fields)"
                             % expr.split()[0])
     value = dot
     for part in [p for p in expr.split(".") if p]:
@@ -76,32 +80,68 @@ def _field(dot: Any, expr: str) -> Any:
 
 
 def render(text: str, env: Callable[[str], str], secret: Callable[[str], dict], name: str = "template",
-           left: str = "{{", right: str = "}}") -> str:
+           left: str = "{{", right: str = "}}", service: Callable[[str], list[dict]] | None = None) -> str:
+    tokens = _tokens(text, left or "{{", right or "}}")
     out: list[str] = []
-    stack: list[tuple[Any, bool]] = [(None, True)]  # (dot, emitting)
-    for kind, value in _tokens(text, left or "{{", right or "}}"):
-        dot, emitting = stack[-1]
+    end = _render(tokens, 0, None, True, env, secret, service, name, out)
+    if end != len(tokens):
+        raise TemplateError("%s: unexpected {{end}}" % name)
+    return "".join(out)
+
+
+def _block_end(tokens: list[tuple[str, str]], start: int, name: str) -> int:
+    """Index of the {{ end }} closing the block opened just before ``start``."""
+    depth = 0
+    for i in range(start, len(tokens)):
+        kind, value = tokens[i]
+        if kind != "action":
+            continue
+        if value.startswith(("with ", "range ")):
+            depth += 1
+        elif value == "end":
+            if depth == 0:
+                return i
+            depth -= 1
+    raise TemplateError("%s: unexpected EOF (a {{ with }} or {{ range }} has no {{ end }})" % name)
+
+
+def _render(tokens, i, dot, emitting, env, secret, service, name, out) -> int:
+    """Render tokens from i up to the {{ end }} of the current block (or the end); answer that index."""
+    while i < len(tokens):
+        kind, value = tokens[i]
         if kind == "text":
             if emitting:
                 out.append(value)
+            i += 1
             continue
         if value.startswith("/*"):
+            i += 1
             continue
         if value == "end":
-            if len(stack) == 1:
-                raise TemplateError("%s: unexpected {{end}}" % name)
-            stack.pop()
-            continue
+            return i
         if value.startswith("with "):
             path = _string_arg(value[5:].strip(), "secret")
             if path is None:
                 raise TemplateError("%s: only {{ with secret \"PATH\" }} is supported, not {{ %s }}" % (name, value))
-            if not emitting:
-                stack.append((None, False))
-                continue
-            data = secret(path)
-            stack.append((data, bool(data)))
+            close = _block_end(tokens, i + 1, name)
+            data = secret(path) if emitting else None
+            _render(tokens, i + 1, data, bool(emitting and data), env, secret, service, name, out)
+            i = close + 1
             continue
+        if value.startswith("range "):
+            sname = _string_arg(value[6:].strip(), "service")
+            if sname is None:
+                raise TemplateError("%s: only {{ range service \"NAME\" }} is supported, not {{ %s }}" % (name, value))
+            if service is None and emitting:
+                raise TemplateError("%s: service %r: no Consul to ask" % (name, sname))
+            close = _block_end(tokens, i + 1, name)
+            instances = service(sname) if emitting else []
+            for instance in instances or [None]:
+                _render(tokens, i + 1, instance, bool(emitting and instance is not None), env, secret, service,
+                        name, out)
+            i = close + 1
+            continue
+        i += 1
         if not emitting:
             continue
         arg = _string_arg(value, "env")
@@ -114,9 +154,7 @@ def render(text: str, env: Callable[[str], str], secret: Callable[[str], dict], 
             out.append(json.dumps(result, separators=(",", ":")))
             continue
         out.append("<no value>" if result is None else str(result))
-    if len(stack) != 1:
-        raise TemplateError("%s: unexpected EOF (a {{ with }} has no {{ end }})" % name)
-    return "".join(out)
+    return i
 
 
 def parse_env_file(text: str) -> dict[str, str]:
