@@ -449,8 +449,8 @@ class Runner:
         headers = {"X-Consul-Token": self.config.consul_token} if self.config.consul_token else {}
 
         def read(name: str) -> list[dict]:
-            url = "%s/v1/health/service/%s?passing=true" % (self.config.consul_addr.rstrip("/"),
-                                                             urllib.parse.quote(name))
+            base = self.config.consul_addr.rstrip("/")
+            url = "%s/v1/health/service/%s?passing=true" % (base, urllib.parse.quote(name))
             status, answer = _http("GET", url, headers=headers)
             if status != 200:
                 raise tmpl.TemplateError("health.service(%s): Unexpected response code: %d (%s)"
