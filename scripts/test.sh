@@ -94,13 +94,22 @@ layer_molecule() {
     mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -rn1 basename | sort)
   fi
   [ ${#scenarios[@]} -gt 0 ] || { log "no molecule scenarios found"; return 1; }
+  # Longest first (by their CI times), so the two slots finish close together
+  # instead of one long scenario running alone at the end.
+  local longest=(site hashistack_cluster hashistack apps zfs backup_zfs) ordered=() s
+  for s in "${longest[@]}"; do
+    if [[ " ${scenarios[*]} " == *" $s "* ]]; then ordered+=("$s"); fi
+  done
+  for s in "${scenarios[@]}"; do
+    if [[ " ${longest[*]} " != *" $s "* ]]; then ordered+=("$s"); fi
+  done
+  scenarios=("${ordered[@]}")
   local logdir="$HOMELAB_CACHE/molecule-logs"
   mkdir -p "$logdir"
   # Scenarios that start from the converged HashiCorp layer run its image
   # (selfhost-homelab/hashistack, molecule/hashistack/reuse): build it once here,
   # before scenarios run in parallel (it is cached by a hash of its sources), and
   # hand them this checkout's tag (HOMELAB_HASHISTACK_IMAGE), not the shared :latest.
-  local s
   for s in "${scenarios[@]}"; do
     if grep -qs 'selfhost-homelab/hashistack' "molecule/$s/molecule.yml"; then
       HOMELAB_HASHISTACK_IMAGE="$("$HOMELAB_REPO/scripts/hashistack/image.sh")" \

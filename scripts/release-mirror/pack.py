@@ -74,22 +74,38 @@ def _add(zf: zipfile.ZipFile, arcname: str, data: bytes, mode: int = 0o644) -> N
     zf.writestr(info, data)
 
 
-def _add_tree(zf: zipfile.ZipFile, src: str, prefix: str) -> None:
+def _bumped(version: str) -> str:
+    """The next patch release: 1.10.5 -> 1.10.6."""
+    major, minor, patch = version.split(".")[:3]
+    return "%s.%s.%d" % (major, minor, int(patch) + 1)
+
+
+def _add_tree(zf: zipfile.ZipFile, src: str, prefix: str, replace: dict[str, bytes] | None = None) -> None:
     for dirpath, dirnames, filenames in os.walk(src):
         dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", "spec", "bin"))
         for name in sorted(filenames):
             if name.endswith((".pyc", ".md")):
                 continue
             full = os.path.join(dirpath, name)
+            arcname = prefix + os.path.relpath(full, src).replace(os.sep, "/")
+            if replace and arcname in replace:
+                _add(zf, arcname, replace[arcname])
+                continue
             with open(full, "rb") as fh:
-                _add(zf, prefix + os.path.relpath(full, src).replace(os.sep, "/"), fh.read())
+                _add(zf, arcname, fh.read())
 
 
-def executable(repo: str, product: str) -> bytes:
+def executable(repo: str, product: str, version: str | None = None) -> bytes:
+    """The product's executable; with ``version``, one that reports that version instead of the source's."""
+    replace = {}
+    if version is not None:
+        with open(os.path.join(repo, PRODUCTS[product]), encoding="utf-8") as fh:
+            source = re.sub(r'^VERSION = "[^"]+"', 'VERSION = "%s"' % version, fh.read(), count=1, flags=re.M)
+        replace["simulators/" + PRODUCTS[product].split("tests/simulators/", 1)[1]] = source.encode()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         _add(zf, "__main__.py", (BOOT % {"product": product}).encode())
-        _add_tree(zf, os.path.join(repo, "tests", "simulators"), "simulators/")
+        _add_tree(zf, os.path.join(repo, "tests", "simulators"), "simulators/", replace)
         for dep in DEPENDENCIES:
             spec = importlib.util.find_spec(dep)
             if spec is None:
@@ -102,13 +118,13 @@ def executable(repo: str, product: str) -> bytes:
     return b"#!/usr/bin/env python3\n" + buf.getvalue()
 
 
-def release(repo: str, out: str, product: str, version: str) -> None:
+def release(repo: str, out: str, product: str, version: str, patched: bool = False) -> None:
     directory = os.path.join(out, product, version)
     os.makedirs(directory, exist_ok=True)
     zip_name = "%s_%s_linux_amd64.zip" % (product, version)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        _add(zf, product, executable(repo, product), 0o755)
+        _add(zf, product, executable(repo, product, version if patched else None), 0o755)
     data = buf.getvalue()
     with open(os.path.join(directory, zip_name), "wb") as fh:
         fh.write(data)
@@ -128,10 +144,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repo", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--bump", action="store_true",
+                        help="pack the next patch version (X.Y.Z+1) instead: an upgrade to roll out in tests")
     args = parser.parse_args()
     for product, path in PRODUCTS.items():
         version = _version(args.repo, path)
-        release(args.repo, args.out, product, version)
+        if args.bump:
+            version = _bumped(version)
+        release(args.repo, args.out, product, version, patched=args.bump)
         print("%s %s" % (product, version))
 
 

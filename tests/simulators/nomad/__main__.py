@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                    vault_default_identity=("default_identity" in vault) if vault else True,
                    data_dir=data_dir, settle_seconds=args.settle_seconds)
     sim.agent_config = cfg
+    sim.agent_dev = bool(args.dev)
     runner = _runner(cfg, data_dir)
     if runner is not None:
         sim.attach_runner(runner(sim))

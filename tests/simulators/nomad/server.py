@@ -413,7 +413,7 @@ class NomadSim(App):
         r("GET", "/v1/status/leader", lambda q: _json_response("127.0.0.1:4647"))
         r("GET", "/v1/status/peers", lambda q: Response(200, ["127.0.0.1:4647"]))
         r("GET", "/v1/agent/self", self.agent_self)
-        r("GET", "/v1/agent/health", lambda q: Response(200, {"server": {"ok": True, "message": "ok"}}))
+        r("GET", "/v1/agent/health", self.agent_health)
         r("GET", "/v1/agent/members", self.agent_members)
         r("GET", "/.well-known/jwks.json", self.jwks)
         r("GET", "/v1/operator/raft/configuration", self.raft_configuration)
@@ -481,6 +481,19 @@ class NomadSim(App):
                       "client": {"node_id": self.node_id, "known_servers": "127.0.0.1:4647",
                                  "num_allocations": str(len(self.allocs)), "last_heartbeat": "0",
                                  "heartbeat_ttl": "10s"}}})
+
+    def agent_health(self, request: Request) -> Response:
+        """One section per role of this agent, as Nomad's HealthRequest (command/agent/agent_endpoint.go):
+        ``?type=client`` or ``?type=server`` keeps one; an agent started from a configuration has the roles
+        it enables (both with -dev), one made in a test is a server. The client always knows a server here."""
+        cfg = getattr(self, "agent_config", None)
+        if cfg is None:
+            roles = ["server"]
+        else:
+            dev = bool(getattr(self, "agent_dev", False))
+            roles = [r for r in ("client", "server") if dev or (cfg.get(r) or [{}])[0].get("enabled")]
+        wanted = request.query.get("type")
+        return Response(200, {r: {"ok": True, "message": "ok"} for r in roles if wanted in (None, "", r)})
 
     def agent_members(self, request: Request) -> Response:
         member = self.agent_self(request).body["member"]
