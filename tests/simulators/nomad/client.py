@@ -37,6 +37,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from . import template as tmpl
@@ -450,37 +451,10 @@ class Runner:
         return read
 
     def _service_reader(self):
-        """consul-template's ``service "NAME"`` (or ``"TAG.NAME"``): the passing instances from Consul's
-        health API."""
-        headers = {"X-Consul-Token": self.config.consul_token} if self.config.consul_token else {}
-
-        def read(query: str) -> list[dict]:
-            tag, _, name = query.rpartition(".")
-            base = self.config.consul_addr.rstrip("/")
-            url = "%s/v1/health/service/%s?passing=true" % (base, urllib.parse.quote(name))
-            if tag:
-                url += "&tag=%s" % urllib.parse.quote(tag)
-            status, answer = _http("GET", url, headers=headers)
-            if status != 200:
-                raise tmpl.TemplateError("health.service(%s): Unexpected response code: %d (%s)"
-                                         % (query, status, answer))
-            return [{"ID": e["Service"]["ID"], "Name": e["Service"]["Service"], "Node": e["Node"]["Node"],
-                     "Address": e["Service"].get("Address") or e["Node"]["Address"], "Port": e["Service"]["Port"],
-                     "Tags": e["Service"].get("Tags") or [], "ServiceMeta": e["Service"].get("Meta") or {}}
-                    for e in answer or []]
-        return read
+        return consul_service_reader(self.config.consul_addr, self.config.consul_token)
 
     def _services_reader(self):
-        """consul-template's ``services``: the catalog's services with their tags, sorted by name."""
-        headers = {"X-Consul-Token": self.config.consul_token} if self.config.consul_token else {}
-
-        def read() -> list[dict]:
-            url = "%s/v1/catalog/services" % self.config.consul_addr.rstrip("/")
-            status, answer = _http("GET", url, headers=headers)
-            if status != 200:
-                raise tmpl.TemplateError("catalog.services: Unexpected response code: %d (%s)" % (status, answer))
-            return [{"Name": k, "Tags": sorted(set(v or []))} for k, v in sorted((answer or {}).items())]
-        return read
+        return consul_services_reader(self.config.consul_addr, self.config.consul_token)
 
     def _render_template(self, spec: dict, env: dict[str, str], token: str | None, dest: str) -> str:
         return tmpl.render(spec.get("EmbeddedTmpl") or "", lambda k: env.get(k, os.environ.get(k, "")),
@@ -515,8 +489,9 @@ class Runner:
                 if mode == "signal":
                     sig = spec.get("ChangeSignal") or "SIGHUP"
                     self._signal(key, sig)
-                    self._update(alloc_id, name, Events=[_event("Signaling", "Template re-rendered",
-                                                                TaskSignal=sig, TaskSignalReason="Template re-rendered")])
+                    event = _event("Signaling", "Template re-rendered", TaskSignal=sig,
+                                   TaskSignalReason="Template re-rendered")
+                    self._update(alloc_id, name, Events=[event])
                 elif mode == "restart":
                     container = self.containers.get(key)
                     if container:
@@ -1044,6 +1019,38 @@ def _go_duration(ns: int) -> str:
     if minutes:
         return "%dm%ss" % (minutes, sec_text)
     return "%ss" % sec_text
+
+
+def consul_service_reader(consul_addr: str, token: str | None = None) -> Callable[[str], list[dict]]:
+    """consul-template's ``service "NAME"`` (or ``"TAG.NAME"``): the passing instances from Consul's
+    health API."""
+    headers = {"X-Consul-Token": token} if token else {}
+
+    def read(query: str) -> list[dict]:
+        tag, _, name = query.rpartition(".")
+        url = "%s/v1/health/service/%s?passing=true" % (consul_addr.rstrip("/"), urllib.parse.quote(name))
+        if tag:
+            url += "&tag=%s" % urllib.parse.quote(tag)
+        status, answer = _http("GET", url, headers=headers)
+        if status != 200:
+            raise tmpl.TemplateError("health.service(%s): Unexpected response code: %d (%s)" % (query, status, answer))
+        return [{"ID": e["Service"]["ID"], "Name": e["Service"]["Service"], "Node": e["Node"]["Node"],
+                 "Address": e["Service"].get("Address") or e["Node"]["Address"], "Port": e["Service"]["Port"],
+                 "NodeAddress": e["Node"]["Address"], "Tags": e["Service"].get("Tags") or [],
+                 "ServiceMeta": e["Service"].get("Meta") or {}} for e in answer or []]
+    return read
+
+
+def consul_services_reader(consul_addr: str, token: str | None = None) -> Callable[[], list[dict]]:
+    """consul-template's ``services``: the catalog's services with their tags, sorted by name."""
+    headers = {"X-Consul-Token": token} if token else {}
+
+    def read() -> list[dict]:
+        status, answer = _http("GET", "%s/v1/catalog/services" % consul_addr.rstrip("/"), headers=headers)
+        if status != 200:
+            raise tmpl.TemplateError("catalog.services: Unexpected response code: %d (%s)" % (status, answer))
+        return [{"Name": k, "Tags": sorted(set(v or []))} for k, v in sorted((answer or {}).items())]
+    return read
 
 
 def _no_vault(path: str) -> dict:

@@ -6,8 +6,8 @@ inside it ``.Data.data.FIELD`` for KV v2 and ``.Data.FIELD`` for KV v1, or
 after a ``with``; ``{{/* comments */}}``; the ``{{-`` / ``-}}`` whitespace trims.
 ``{{ range service "NAME" }} ... {{ end }}`` (consul-template's service query: the
 service's passing instances, each with ``.Address``, ``.Port``, ``.ID``, ``.Name``,
-``.Node``, ``.Tags``, ``.ServiceMeta``; ``"TAG.NAME"`` keeps the instances with that tag;
-the argument may be a field, ``service .Name``); ``{{ range services }}`` (the catalog's
+``.Node``, ``.NodeAddress``, ``.Tags``, ``.ServiceMeta``; ``"TAG.NAME"`` keeps the instances
+with that tag; the argument may be a field, ``service .Name``); ``{{ range services }}`` (the catalog's
 services, each with ``.Name`` and ``.Tags``); ``{{ if PIPELINE }} ... {{ end }}`` with
 ``FIELD | contains "X"``, ``in FIELD "X"`` or a value; ``index FIELD "KEY"`` (a missing key
 is "", Go's zero value for a string map). The caller gives ``service(query)`` and
