@@ -532,6 +532,9 @@ EOT
         destination   = "local/probe"
         change_mode   = "signal"
         change_signal = "SIGHUP"
+        perms         = "0400"
+        uid           = 65534
+        gid           = 65534
       }
     }
   }
@@ -548,6 +551,8 @@ def test_templates_that_query_consul_are_rendered_again_when_the_catalog_changes
     targets, probe, hups = local / "targets.yml", local / "probe", local / "hups"
     _wait(targets.exists, what="first rendering")
     assert "probe" not in targets.read_text() and probe.read_text() == ""
+    # uid/gid: the file belongs to the task's user (e.g. nobody in an image), also when re-rendered
+    assert (probe.stat().st_uid, probe.stat().st_gid, oct(probe.stat().st_mode & 0o777)) == (65534, 65534, "0o400")
 
     def register(port, tags):
         return http("PUT", stack.consul + "/v1/agent/service/register",
@@ -558,6 +563,7 @@ def test_templates_that_query_consul_are_rendered_again_when_the_catalog_changes
         assert register(9999, ["metrics"]) == 200
         _wait(lambda: "- probe 127.0.0.9:9999 path=/m\n" in targets.read_text(), timeout=20, what="new target")
         _wait(lambda: probe.read_text() == "9999", timeout=20, what="probe re-rendered")
+        assert (probe.stat().st_uid, probe.stat().st_gid) == (65534, 65534)
         _wait(lambda: hups.exists() and hups.read_text() == "hup\n", timeout=20, what="SIGHUP on the change")
         events = stack.alloc(alloc["ID"])["TaskStates"]["watcher"]["Events"]
         assert any(e["Type"] == "Signaling" and e["DisplayMessage"] == "Template re-rendered" for e in events), events

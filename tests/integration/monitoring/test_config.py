@@ -154,6 +154,8 @@ def test_jobs_carry_configs_services_and_auth(rendered, rendered_notify):
     assert templates["local/rules/homelab.yml"]["LeftDelim"] == "[[%"
     assert templates["secrets/consul_token"]["EmbeddedTmpl"] == \
         '{{ with secret "kv/data/prometheus" }}{{ index .Data.data "consul_token" }}{{ end }}'
+    # Nomad writes it as root; Prometheus (nobody in its image) must be able to read it
+    assert (templates["secrets/consul_token"]["Uid"], templates["secrets/consul_token"]["Gid"]) == (65534, 65534)
     assert prom["Vault"]["Role"] == "prometheus"
     assert "--storage.tsdb.retention.time=90d" in prom["Config"]["args"]
     assert prom["Config"]["volumes"] == ["/srv/homelab/prometheus:/prometheus"]

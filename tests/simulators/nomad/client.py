@@ -484,6 +484,7 @@ class Runner:
                     continue
                 with open(dest, "w", encoding="utf-8") as fh:
                     fh.write(text)
+                _owner(dest, spec)
                 watched[watched.index((spec, dest, last))] = (spec, dest, text)
                 mode = spec.get("ChangeMode") or "restart"
                 if mode == "signal":
@@ -550,6 +551,7 @@ class Runner:
             with open(dest, "w", encoding="utf-8") as fh:
                 fh.write(text)
             os.chmod(dest, int(str(spec.get("Perms") or "0644"), 8))
+            _owner(dest, spec)
             if spec.get("Envvars"):
                 env.update(tmpl.parse_env_file(text))
             elif self.config.consul_addr and tmpl.uses_consul(spec.get("EmbeddedTmpl") or "", spec.get("LeftDelim"),
@@ -1051,6 +1053,15 @@ def consul_services_reader(consul_addr: str, token: str | None = None) -> Callab
             raise tmpl.TemplateError("catalog.services: Unexpected response code: %d (%s)" % (status, answer))
         return [{"Name": k, "Tags": sorted(set(v or []))} for k, v in sorted((answer or {}).items())]
     return read
+
+
+def _owner(path: str, spec: dict) -> None:
+    """A template's ``uid``/``gid`` (-1 or none: left as the agent wrote it)."""
+    uid, gid = spec.get("Uid"), spec.get("Gid")
+    uid = -1 if uid is None else int(uid)
+    gid = -1 if gid is None else int(gid)
+    if uid >= 0 or gid >= 0:
+        os.chown(path, uid, gid)
 
 
 def _no_vault(path: str) -> dict:
