@@ -64,6 +64,33 @@ fetch_deb() {
   echo "$dest"
 }
 
+# cached_build ROOT KEY CMD [ARG...]: print ROOT/KEY, a directory built once by
+# `CMD ARG... TMPDIR` and kept. A build runs under ROOT/.lock, so parallel callers
+# (pytest-xdist workers, bootstrap hooks) wait for it and then use it; CMD fills
+# a fresh TMPDIR beside ROOT/KEY (its stdout goes to stderr, stdout is the path's
+# alone) in a subshell of its own (its traps and `exit` stay there); on success the
+# directory gets a .complete mark and is renamed to ROOT/KEY in one step, on
+# failure it is removed and the caller stops (set -e). Call it as a command of its
+# own, not inside `if`, `||` or `$(...)`: bash turns `set -e` off there.
+cached_build() {
+  local root="$1" key="$2"
+  shift 2
+  local out="$root/$key"
+  if [ ! -f "$out/.complete" ]; then
+    mkdir -p "$root"
+    (
+      flock 9
+      [ -f "$out/.complete" ] && exit 0
+      tmp="$(mktemp -d "$root/.build-XXXXXX")"
+      trap 'rm -rf "$tmp"' EXIT
+      ("$@" "$tmp") >&2
+      touch "$tmp/.complete"
+      rm -rf "$out" && mv -T "$tmp" "$out"
+    ) 9>"$root/.lock"
+  fi
+  echo "$out"
+}
+
 # The tag of the local Debian base image for VERSION (12, 13) built from the
 # current recipe (scripts/images/). Molecule platforms use it through
 # HOMELAB_IMAGE_DEBIAN12 / HOMELAB_IMAGE_DEBIAN13, so checkouts with different

@@ -18,33 +18,28 @@ mapfile -t sources < <(cd "$HOMELAB_REPO" && git ls-files -co --exclude-standard
 [ ${#sources[@]} -gt 0 ] || die "release-mirror: no simulator sources found"
 key="$(cd "$HOMELAB_REPO" && recipe_hash "${sources[@]}" requirements/constraints.txt)"
 root="$HOMELAB_CACHE/release-mirror"
-mirror="$root/$key"
-if [ -f "$mirror/.complete" ]; then echo "$mirror"; exit 0; fi
-mkdir -p "$root"
-# One build at a time (pytest-xdist workers and bootstrap may ask at once).
-exec 9>"$root/.lock"
-flock 9
-if [ -f "$mirror/.complete" ]; then echo "$mirror"; exit 0; fi
-
-# The test signing key: made once, kept beside the mirrors (never a real key).
 gnupg="$root/signing-gnupg"
-if [ ! -f "$gnupg/.complete" ]; then
-  rm -rf "$gnupg" && mkdir -p "$gnupg" && chmod 700 "$gnupg"
-  gpg --homedir "$gnupg" --batch --quiet --pinentry-mode loopback --passphrase '' \
-    --quick-gen-key 'selfhost.homelab test release signing <release-test@selfhost-homelab.invalid>' ed25519 sign never 2>/dev/null \
-    || die "release-mirror: gpg key generation failed"
-  touch "$gnupg/.complete"
-fi
 
-tmp="$(mktemp -d "$root/.build-XXXXXX")"
-trap 'rm -rf "$tmp"; gpgconf --homedir "$gnupg" --kill gpg-agent 2>/dev/null || true' EXIT
-python "$here/pack.py" --repo "$HOMELAB_REPO" --out "$tmp" >/dev/null
-gpg --homedir "$gnupg" --batch --armor --export > "$tmp/release-signing-key.asc"
-for sums in "$tmp"/*/*/*_SHA256SUMS; do
-  gpg --homedir "$gnupg" --batch --quiet --yes --pinentry-mode loopback --passphrase '' \
-    --detach-sign --output "$sums.sig" "$sums" || die "release-mirror: signing $sums failed"
-done
-touch "$tmp/.complete"
-rm -rf "$mirror" && mv -T "$tmp" "$mirror"
-log "release-mirror: packed nomad and vault into $mirror"
-echo "$mirror"
+# build_mirror DIR: pack and sign into DIR (run by cached_build, one build at a
+# time: pytest-xdist workers and bootstrap may ask at once).
+build_mirror() {
+  local out="$1" sums
+  trap 'gpgconf --homedir "$gnupg" --kill gpg-agent 2>/dev/null || true' EXIT
+  # The test signing key: made once, kept beside the mirrors (never a real key).
+  if [ ! -f "$gnupg/.complete" ]; then
+    rm -rf "$gnupg" && mkdir -p "$gnupg" && chmod 700 "$gnupg"
+    gpg --homedir "$gnupg" --batch --quiet --pinentry-mode loopback --passphrase '' \
+      --quick-gen-key 'selfhost.homelab test release signing <release-test@selfhost-homelab.invalid>' ed25519 sign never 2>/dev/null \
+      || die "release-mirror: gpg key generation failed"
+    touch "$gnupg/.complete"
+  fi
+  python "$here/pack.py" --repo "$HOMELAB_REPO" --out "$out" >/dev/null
+  gpg --homedir "$gnupg" --batch --armor --export > "$out/release-signing-key.asc"
+  for sums in "$out"/*/*/*_SHA256SUMS; do
+    gpg --homedir "$gnupg" --batch --quiet --yes --pinentry-mode loopback --passphrase '' \
+      --detach-sign --output "$sums.sig" "$sums" || die "release-mirror: signing $sums failed"
+  done
+  log "release-mirror: packed nomad and vault into $root/$key"
+}
+
+cached_build "$root" "$key" build_mirror

@@ -5,78 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from tests.support.consul import Consul
+from tests.support.net import free_port, http
+from tests.support.process import Proc, wait
+
 REPO = Path(__file__).resolve().parents[3]
-CACHE = Path(os.environ.get("HOMELAB_CACHE") or Path.home() / ".cache" / "selfhost-homelab")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def http(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 15.0):
-    """(status, parsed JSON or text) of one request; HTTP errors are answers too."""
-    data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status, raw = resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    try:
-        return status, json.loads(raw) if raw else None
-    except ValueError:
-        return status, raw.decode(errors="replace")
-
-
-class Proc:
-    """A started program whose output goes to a file; stopped with SIGTERM, then SIGKILL."""
-
-    def __init__(self, argv: list[str], log: Path, env: dict | None = None, cwd: str | None = None):
-        self.log = log
-        self._fh = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(argv, stdout=self._fh, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                      start_new_session=True)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_http(self, url: str, timeout: float = 20.0, ok=(200,)) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise AssertionError("%s exited with %s:\n%s" % (self.popen.args, self.popen.returncode, self.output()))
-            try:
-                status = http("GET", url, timeout=1.0)[0]
-                if status in ok:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("%s did not answer at %s within %ss:\n%s" % (self.popen.args, url, timeout, self.output()))
-
-    def stop(self) -> int:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(5)
-        self._fh.close()
-        return self.popen.returncode
 
 
 @pytest.fixture
@@ -85,7 +25,7 @@ def procs():
     started: list[Proc] = []
 
     def start(argv, log: Path, **kwargs) -> Proc:
-        proc = Proc([str(a) for a in argv], log, **kwargs)
+        proc = Proc(argv, log, **kwargs)
         started.append(proc)
         return proc
 
@@ -122,16 +62,6 @@ def agent_bin(release_mirror, tmp_path_factory) -> Path:
     return dest
 
 
-@pytest.fixture(scope="session")
-def consul_bin() -> Path:
-    """The real Consul (Debian bullseye's 1.8.7), fetched by scripts/bootstrap.d/agents.sh."""
-    path = CACHE / "debs" / "bullseye" / "consul" / "usr" / "bin" / "consul"
-    if not path.exists():
-        subprocess.run(["bash", str(REPO / "scripts" / "bootstrap.d" / "agents.sh")], check=True, timeout=600)
-    assert path.exists(), "consul was not fetched by scripts/bootstrap.d/agents.sh"
-    return path
-
-
 SERVER_SCRIPT = r'''
 import http.server, os, socketserver
 class H(http.server.BaseHTTPRequestHandler):
@@ -148,22 +78,6 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["NOMAD_PORT_http"])
 STANDIN_IMAGE = "selfhost-homelab/standin:latest"
 # Images whose software cannot exist here, declared to the client as stand-ins.
 DECLARED_STANDINS = ("grafana/grafana", "photoprism/photoprism:240915")
-
-
-def wait(predicate, timeout=30.0, interval=0.2, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except OSError as exc:  # a busy server answering late is retried until the deadline
-            last = exc
-            time.sleep(interval)
-            continue
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
 class Stack:
@@ -190,20 +104,13 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(agent_bin, consul_bin, tmp_path_factory):
+def stack(agent_bin, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stack")
     procs = []
     try:
-        consul_port = free_port()
-        (tmp / "consul.hcl").write_text(json.dumps({
-            "disable_update_check": True, "bind_addr": "127.0.0.1", "client_addr": "127.0.0.1",
-            "ports": {"http": consul_port, "dns": -1, "grpc": -1, "serf_lan": free_port(),
-                      "serf_wan": free_port(), "server": free_port()}}))
-        consul = Proc([str(consul_bin), "agent", "-dev", "-config-file", str(tmp / "consul.hcl")], tmp / "consul.log")
+        consul = Consul(tmp)
         procs.append(consul)
-        consul_addr = "http://127.0.0.1:%d" % consul_port
-        consul.wait_http(consul_addr + "/v1/status/leader")
-        wait(lambda: http("GET", consul_addr + "/v1/status/leader")[1], what="consul leader")
+        consul_port, consul_addr = consul.http_port, consul.address
 
         nomad_port, vault_port = free_port(), free_port()
         nomad_addr, vault_addr = "http://127.0.0.1:%d" % nomad_port, "http://127.0.0.1:%d" % vault_port

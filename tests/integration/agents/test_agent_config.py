@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import free_port, http
+from tests.support.net import free_port, http
 
 NOMAD_BASE = '''data_dir = "{data}"
 bind_addr = "127.0.0.1"

@@ -11,8 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from .conftest import STANDIN_IMAGE, http
-from .conftest import wait as _wait
+from tests.support.net import http
+from tests.support.process import wait as _wait
+
+from .conftest import STANDIN_IMAGE
 
 WEB_JOB = '''
 job "%(name)s" {

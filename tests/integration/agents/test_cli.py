@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 
-from .conftest import free_port, http
+from tests.support.net import free_port, http
 
 
 def _cli(exe, *args, env=None):

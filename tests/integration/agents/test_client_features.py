@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .conftest import STANDIN_IMAGE, http, wait
+from tests.support.net import http
+from tests.support.process import wait
+
+from .conftest import STANDIN_IMAGE
 
 DOCKER_BATCH = '''
 job "%(name)s" {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from .conftest import free_port, http
+from tests.support.net import free_port, http
 
 
 def _raw(method, url, data=None, headers=None):
@@ -141,7 +141,9 @@ def test_a_restarted_nomad_agent_reattaches_to_running_tasks(agent_bin, procs, t
     stops, and the next agent on the same data dir watches them again instead of marking them lost."""
     import sys
 
-    from .conftest import STANDIN_IMAGE, wait
+    from tests.support.process import wait
+
+    from .conftest import STANDIN_IMAGE
 
     port = free_port()
     conf = tmp_path / "nomad.hcl"

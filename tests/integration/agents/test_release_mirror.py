@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from .conftest import free_port, http
+from tests.support.net import free_port, http
 
 PRODUCTS = ("nomad", "vault")
 

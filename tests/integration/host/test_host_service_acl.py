@@ -15,104 +15,19 @@ its token writes that one service only, and that a second run changes nothing.
 import grp
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-import requests
+
+from tests.support.consul import Consul
 
 REPO = Path(__file__).resolve().parents[3]
-CACHE = Path(os.environ.get("HOMELAB_CACHE") or Path.home() / ".cache" / "selfhost-homelab")
 PLAYBOOK = Path(__file__).parent / "files" / "host_service_acl.yml"
 ANSIBLE_BIN = Path(sys.executable).parent
 PASSWORD = "host-service-acl-test-password"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def consul_bin() -> Path:
-    """The real Consul (Debian bullseye's 1.8.7), fetched by scripts/bootstrap.d/agents.sh."""
-    path = CACHE / "debs" / "bullseye" / "consul" / "usr" / "bin" / "consul"
-    if not path.exists():
-        subprocess.run(["bash", str(REPO / "scripts" / "bootstrap.d" / "agents.sh")], check=True, timeout=600)
-    assert path.exists(), "consul was not fetched by scripts/bootstrap.d/agents.sh"
-    return path
-
-
-class Consul:
-    """A one-server Consul with ACLs on, default deny, reading the test's config directory."""
-
-    def __init__(self, workdir: Path, config_dir: Path, master: str, agent: str):
-        self.master = master
-        self.http_port = free_port()
-        ports = {"http": self.http_port, "dns": -1, "grpc": -1, "serf_lan": free_port(), "serf_wan": free_port(),
-                 "server": free_port()}
-        (workdir / "base.hcl").write_text(
-            "disable_update_check = true\n"
-            "ports { %s }\n"
-            'acl {\n  enabled = true\n  default_policy = "deny"\n  down_policy = "extend-cache"\n'
-            '  tokens {\n    master = "%s"\n    agent = "%s"\n  }\n}\n'
-            % (" ".join("%s = %d" % kv for kv in ports.items()), master, agent))
-        self.log = open(workdir / "consul.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [str(consul_bin()), "agent", "-server", "-bootstrap-expect", "1", "-bind", "127.0.0.1",
-             "-client", "127.0.0.1", "-data-dir", str(workdir / "data"), "-node", "acl-it-%s" % uuid.uuid4().hex[:8],
-             "-config-file", str(workdir / "base.hcl"), "-config-dir", str(config_dir)],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.url = "http://127.0.0.1:%d/v1" % self.http_port
-        self.logfile = workdir / "consul.log"
-        self.wait(lambda: self.get("/status/leader", token="")[1], 90, "a leader")
-        # ACLs work once the management token is accepted
-        self.wait(lambda: self.get("/acl/token/self")[0] == 200, 60, "the management token")
-
-    def output(self) -> str:
-        return self.logfile.read_text(errors="replace")
-
-    def wait(self, probe, timeout: float, what: str):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("consul exited:\n" + self.output())
-            try:
-                result = probe()
-                if result:
-                    return result
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        raise AssertionError("consul: no %s within %ss:\n%s" % (what, timeout, self.output()[-4000:]))
-
-    def get(self, path: str, token: str | None = None):
-        headers = {"X-Consul-Token": self.master if token is None else token} if token != "" else {}
-        resp = requests.get(self.url + path, headers=headers, timeout=5)
-        return resp.status_code, (resp.json() if resp.content and resp.status_code == 200 else resp.text)
-
-    def put(self, path: str, body, token: str | None):
-        headers = {"X-Consul-Token": token} if token else {}
-        return requests.put(self.url + path, json=body, headers=headers, timeout=5).status_code
-
-    def reload(self):
-        """What the role's handler does (systemctl reload consul: ExecReload sends SIGHUP)."""
-        self.proc.send_signal(signal.SIGHUP)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self.log.close()
 
 
 @pytest.fixture
@@ -175,24 +90,26 @@ def test_host_service_registers_with_its_own_token_under_default_deny(box):
     assert definition["token"] == secret
     assert play(box, "definition")["changed"] == 0, "a second run of the entry point changed something"
 
-    consul = Consul(box["tmp"], box["config_dir"], box["master"], box["agent"])
+    # One server with ACLs on (default deny) reading the host layer's config directory.
+    consul = Consul(box["tmp"], dev=False, master=box["master"], agent=box["agent"], config_dir=box["config_dir"])
     try:
         # The consul role's ACL step: creates the policy and the token with the kept secret.
         play(box, "acl", consul_http_port=consul.http_port)
-        status, self_ = consul.get("/acl/token/self", token=secret)
+        status, self_ = consul.api("GET", "/acl/token/self", token=secret)
         assert status == 200, self_
         assert [p["Name"] for p in self_["Policies"]] == ["host-service-dnscrypt-proxy"]
-        status, policy = consul.get("/acl/policy/name/host-service-dnscrypt-proxy")
+        status, policy = consul.api("GET", "/acl/policy/name/host-service-dnscrypt-proxy")
         assert policy["Rules"] == 'service "dnscrypt-proxy" {\n  policy = "write"\n}\n'
 
         consul.reload()
-        consul.wait(lambda: consul.get("/health/service/dnscrypt-proxy?passing=true")[1], 60,
-                    "passing dnscrypt-proxy in the catalog")
+        consul.proc.wait_for(lambda: consul.api("GET", "/health/service/dnscrypt-proxy?passing=true")[1], 60,
+                             "passing dnscrypt-proxy in the catalog")
 
         # Least privilege: the token writes its one service only; anonymous requests write nothing.
-        assert consul.put("/agent/service/register", {"Name": "not-a-host-service", "Port": 1}, secret) == 403
-        assert consul.put("/agent/service/register", {"Name": "dnscrypt-proxy-2", "Port": 1}, None) == 403
-        status, anonymous = consul.get("/acl/token/00000000-0000-0000-0000-000000000002")
+        register = "/agent/service/register"
+        assert consul.api("PUT", register, {"Name": "not-a-host-service", "Port": 1}, token=secret)[0] == 403
+        assert consul.api("PUT", register, {"Name": "dnscrypt-proxy-2", "Port": 1}, token="")[0] == 403
+        status, anonymous = consul.api("GET", "/acl/token/00000000-0000-0000-0000-000000000002")
         assert [p["Name"] for p in anonymous["Policies"] or []] == ["anonymous-read"]
 
         # The role's ACL step again: nothing to change.

@@ -9,16 +9,10 @@ after, and the rollback playbook brings each back (Consul with
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
 import stat
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -28,87 +22,33 @@ import yaml
 from tests.simulators.base import SimServer
 from tests.simulators.nomad import NomadSim
 from tests.simulators.vault import start_dev
+from tests.support.consul import Consul
+from tests.support.net import http
 
 REPO = Path(__file__).resolve().parents[3]
-CACHE = Path(os.environ.get("HOMELAB_CACHE") or Path.home() / ".cache" / "selfhost-homelab")
 ANSIBLE_BIN = Path(sys.executable).parent
 PASSWORD = "upgrade-test-only-password"
 NAME = "upgrade-it"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def http(method, url, body=None, headers=None, timeout=15.0):
-    data = body if body is None or isinstance(body, bytes) else (
-        body.encode() if isinstance(body, str) else json.dumps(body).encode())
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status, raw = resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    try:
-        return status, json.loads(raw) if raw else None
-    except ValueError:
-        return status, raw
-
-
-def wait(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for %s" % what)
-
-
-@pytest.fixture(scope="module")
-def consul_bin() -> Path:
-    """The real Consul (Debian bullseye's 1.8.7), fetched by scripts/bootstrap.d/agents.sh."""
-    path = CACHE / "debs" / "bullseye" / "consul" / "usr" / "bin" / "consul"
-    if not path.exists():
-        subprocess.run(["bash", str(REPO / "scripts" / "bootstrap.d" / "agents.sh")], check=True, timeout=600)
-    assert path.exists(), "consul was not fetched by scripts/bootstrap.d/agents.sh"
-    return path
-
-
 class Cluster:
     """The three APIs on loopback, their tokens, and an inventory pointing at them."""
 
-    def __init__(self, tmp: Path, consul_bin: Path):
+    def __init__(self, tmp: Path):
         self.tmp = tmp
         self.consul_token = str(uuid.uuid4())
-        self.consul = "http://127.0.0.1:%d" % free_port()
-        port = int(self.consul.rsplit(":", 1)[1])
-        (tmp / "consul.json").write_text(json.dumps({
-            "disable_update_check": True, "bind_addr": "127.0.0.1", "client_addr": "127.0.0.1",
-            "ports": {"http": port, "dns": -1, "grpc": -1, "serf_lan": free_port(), "serf_wan": free_port(),
-                      "server": free_port()},
-            "acl": {"enabled": True, "default_policy": "deny", "tokens": {"master": self.consul_token}}}))
-        self._log = open(tmp / "consul.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([str(consul_bin), "agent", "-dev", "-config-file", str(tmp / "consul.json")],
-                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.consul_agent = Consul(tmp, master=self.consul_token)
+        self.consul = self.consul_agent.address
         self.nomad_sim = SimServer(NomadSim(acl_enabled=True)).start()
         self.vault_token = "root-" + uuid.uuid4().hex
         self.vault_sim = start_dev(root_token=self.vault_token)
         self.nomad, self.vault = self.nomad_sim.address, self.vault_sim.address
-        wait(lambda: self.proc.poll() is None and http("GET", self.consul + "/v1/status/leader")[1],
-             what="consul leader")
-        wait(lambda: http("PUT", self.consul + "/v1/kv/probe", "x", self.consul_headers)[0] == 200,
-             what="consul ACLs ready")
         status, boot = http("POST", self.nomad + "/v1/acl/bootstrap")
         assert status == 200, boot
         self.nomad_token = boot["SecretID"]
         bindir = tmp / "bin"
         bindir.mkdir()
-        (bindir / "consul").symlink_to(consul_bin)
+        (bindir / "consul").symlink_to(self.consul_agent.binary)
         self.bootstrap_file = tmp / "controller" / "bootstrap.vault.yml"
         self.bootstrap_file.parent.mkdir()
         plain = tmp / "bootstrap.plain.yml"
@@ -150,7 +90,7 @@ class Cluster:
             assert http("PUT", self.consul + "/v1/kv/homelab/upgrade-test", value, self.consul_headers)[0] == 200
         status, raw = http("GET", self.consul + "/v1/kv/homelab/upgrade-test?raw", headers=self.consul_headers)
         assert status == 200, raw
-        return raw.decode() if isinstance(raw, bytes) else str(raw)
+        return str(raw)
 
     def nomad_var(self, value=None):
         headers = {"X-Nomad-Token": self.nomad_token}
@@ -174,19 +114,12 @@ class Cluster:
     def stop(self):
         self.nomad_sim.stop()
         self.vault_sim.stop()
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self._log.close()
+        self.consul_agent.stop()
 
 
 @pytest.fixture(scope="module")
-def cluster(consul_bin, tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("upgrade"), consul_bin)
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("upgrade"))
     try:
         yield c
     finally:

@@ -1,0 +1,5 @@
+"""Code the integration tests share: loopback networking, started programs, the real Consul.
+
+Test support only (like tests/simulators): imported as ``tests.support``; tests/conftest.py puts
+the repository root on sys.path.
+"""
