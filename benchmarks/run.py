@@ -2,7 +2,7 @@
 """Run the benchmarks and print ONE table, with the machine it ran on.
 
     source scripts/lib.sh && activate_env
-    python benchmarks/run.py                       # all: nomad vault restic zfs demo
+    python benchmarks/run.py                       # all: nomad vault restic zfs demo cluster
     python benchmarks/run.py --only nomad,vault    # a subset
     python benchmarks/run.py --skip demo,zfs       # all but the heavy ones
 
@@ -11,7 +11,8 @@ Each benchmark is its own script under benchmarks/<area>/, run here as a subproc
 nomad and vault a few seconds each; restic about a minute per 100 MiB of --restic-size-mb
 (default 512, four repositories and two restic versions); zfs boots the OpenZFS test VM
 (minutes under software emulation) unless --zfs-state names a running one; demo makes the
-demo container anew and converges site.yml twice (the longest). Run the heavy ones on an
+demo container anew and converges site.yml twice (the longest); cluster converges the HashiCorp
+layer on 1 and on 4 fresh containers, twice each (molecule). Run the heavy ones on an
 otherwise idle machine: the load average at start is printed so a busy run shows as one.
 Not a test: nothing here asserts a time.
 """
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-ORDER = ("nomad", "vault", "restic", "zfs", "demo")
+ORDER = ("nomad", "vault", "restic", "zfs", "demo", "cluster")
 
 
 def script_command(area: str, args) -> list[str]:
@@ -45,6 +46,8 @@ def script_command(area: str, args) -> list[str]:
     if area == "demo":
         return [py, "benchmarks/demo/converge.py", "--json", "--floor-tasks", str(args.floor_tasks),
                 *(["--keep"] if args.demo_keep else [])]
+    if area == "cluster":
+        return [py, "benchmarks/cluster/converge.py", "--json"]
     raise ValueError(area)
 
 
@@ -183,7 +186,19 @@ def demo_rows(data: dict) -> list[tuple]:
     ]
 
 
-ROWS = {"nomad": nomad_rows, "vault": vault_rows, "restic": restic_rows, "zfs": zfs_rows, "demo": demo_rows}
+def cluster_rows(data: dict) -> list[tuple]:
+    one, four = data["nodes"]["1 node"], data["nodes"]["4 nodes"]
+    return [
+        ("cluster", "HashiCorp layer, fresh converge", "%.1f s on 4 nodes" % four["fresh_s"],
+         "%.1f s on 1 node" % one["fresh_s"], "same roles", "4 / 1 = %.2f x" % data["fresh_ratio"]),
+        ("cluster", "HashiCorp layer, re-run", "%.1f s on 4 nodes" % four["rerun_s"],
+         "%.1f s on 1 node" % one["rerun_s"], "same roles",
+         "4 / 1 = %.2f x; changed=%d / %d" % (data["rerun_ratio"], four["rerun_changed"], one["rerun_changed"])),
+    ]
+
+
+ROWS = {"nomad": nomad_rows, "vault": vault_rows, "restic": restic_rows, "zfs": zfs_rows, "demo": demo_rows,
+        "cluster": cluster_rows}
 
 
 def table(rows: list[tuple]) -> list[str]:

@@ -508,3 +508,70 @@ def test_monitoring_images_built_from_debian_packages_run_as_docker_tasks(stack)
             status, metrics = http("GET", "http://127.0.0.1:%d/metrics" % port)
             assert 'node_exporter_build_info{branch="debian/sid"' in metrics
     assert http("DELETE", "%s/v1/job/%s" % (stack.nomad, job_id))[0] == 200
+
+
+WATCH_JOB = '''
+job "targets" {
+  datacenters = ["dc1"]
+  type = "service"
+  group "g" {
+    task "watcher" {
+      driver = "raw_exec"
+      config {
+        command = "%(python)s"
+        args    = ["-c", "import signal, time; signal.signal(signal.SIGHUP, lambda *a: open('local/hups', 'a').write('hup\\\\n')); time.sleep(3600)"]
+      }
+      template {
+        data        = <<EOT
+{{ range services }}{{ if .Tags | contains "metrics" }}{{ range service .Name }}- {{ .Name }} {{ .Address }}:{{ .Port }} path={{ index .ServiceMeta "metrics_path" }}
+{{ end }}{{ end }}{{ end }}
+EOT
+        destination = "local/targets.yml"
+        change_mode = "noop"
+      }
+      template {
+        data          = "{{ range service \\"metrics.probe\\" }}{{ .Port }}{{ end }}"
+        destination   = "local/probe"
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
+        perms         = "0400"
+        uid           = 65534
+        gid           = 65534
+      }
+    }
+  }
+}
+'''
+
+
+def test_templates_that_query_consul_are_rendered_again_when_the_catalog_changes(stack):
+    """consul-template's watch: Prometheus' file_sd targets (the monitoring role) follow the catalog
+    while the task runs; noop only writes the file, signal also signals the task."""
+    job_id = stack.run_job(WATCH_JOB % {"python": sys.executable})
+    alloc = _wait(lambda: [a for a in stack.allocs(job_id) if a["ClientStatus"] == "running"], what="running")[0]
+    local = Path(stack.nomad_data, "alloc", alloc["ID"], "watcher", "local")
+    targets, probe, hups = local / "targets.yml", local / "probe", local / "hups"
+    _wait(targets.exists, what="first rendering")
+    assert "probe" not in targets.read_text() and probe.read_text() == ""
+    # uid/gid: the file belongs to the task's user (e.g. nobody in an image), also when re-rendered
+    assert (probe.stat().st_uid, probe.stat().st_gid, oct(probe.stat().st_mode & 0o777)) == (65534, 65534, "0o400")
+
+    def register(port, tags):
+        return http("PUT", stack.consul + "/v1/agent/service/register",
+                    {"Name": "probe", "ID": "probe-1", "Address": "127.0.0.9", "Port": port, "Tags": tags,
+                     "Meta": {"metrics_path": "/m"}})[0]
+
+    try:
+        assert register(9999, ["metrics"]) == 200
+        _wait(lambda: "- probe 127.0.0.9:9999 path=/m\n" in targets.read_text(), timeout=20, what="new target")
+        _wait(lambda: probe.read_text() == "9999", timeout=20, what="probe re-rendered")
+        assert (probe.stat().st_uid, probe.stat().st_gid) == (65534, 65534)
+        _wait(lambda: hups.exists() and hups.read_text() == "hup\n", timeout=20, what="SIGHUP on the change")
+        events = stack.alloc(alloc["ID"])["TaskStates"]["watcher"]["Events"]
+        assert any(e["Type"] == "Signaling" and e["DisplayMessage"] == "Template re-rendered" for e in events), events
+        assert register(9999, ["other"]) == 200  # the tag gone: out of the targets, and of "metrics.probe"
+        _wait(lambda: "probe" not in targets.read_text(), timeout=20, what="target removed")
+        _wait(lambda: probe.read_text() == "", timeout=20, what="probe emptied")
+    finally:
+        http("PUT", stack.consul + "/v1/agent/service/deregister/probe-1")
+    assert http("DELETE", "%s/v1/job/%s" % (stack.nomad, job_id))[0] == 200

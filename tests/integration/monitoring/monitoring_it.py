@@ -1,14 +1,11 @@
 """Helpers for the monitoring role's tests: the real tools, the role rendered by Ansible,
-the PromQL found in rules and dashboards, and a Consul catalog -> file_sd bridge.
+the PromQL found in rules and dashboards, and the Prometheus job's target templates
+rendered as Nomad renders them.
 
-Debian's Prometheus (2.42 in bookworm, 2.53 in trixie) is built without Consul service
-discovery ("Disable Consul SD until its Debian package is back in shape", its changelog),
-and no other Prometheus build can be installed here. The role's configuration uses
-consul_sd_configs (the upstream images have it); for the Debian binaries the tests turn
-each consul_sd_configs block into a file_sd_configs block whose targets are read from a
-real Consul with the same filters (services, tags) and carry the same __meta_consul_*
-labels Prometheus' Consul discovery sets (prometheus/discovery/consul/consul.go), so the
-role's relabelling and scraping run for real on what Consul answers.
+Prometheus finds its targets through file_sd files that the job's Nomad templates write
+from Consul's catalog (Debian's Prometheus, 2.42 in bookworm and 2.53 in trixie, is built
+without Consul discovery; this way every build works). The tests render those templates
+with the Nomad simulator's consul-template engine, against a real Consul in the live test.
 """
 
 from __future__ import annotations
@@ -19,8 +16,8 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
-import urllib.parse
 import urllib.request
 
 import pytest
@@ -190,68 +187,46 @@ class Processes:
             log.close()
 
 
-# --- Consul catalog -> file_sd (see the module docstring) ---------------------------------
+# --- the job's target templates (file_sd), rendered as Nomad renders them -------------------
 
-def consul_targets(consul, sd):
-    """The targets Prometheus' Consul discovery makes of one consul_sd_configs entry."""
-    separator = sd.get("tag_separator", ",")
-    names = sd.get("services") or list(http_json(consul + "/v1/catalog/services"))
-    groups = []
-    for name in names:
-        for entry in http_json(consul + "/v1/health/service/" + urllib.parse.quote(name)):
-            node, svc = entry["Node"], entry["Service"]
-            if not set(sd.get("tags") or []) <= set(svc.get("Tags") or []):
-                continue
-            checks = [c["Status"] for c in entry.get("Checks") or []]
-            health = next((s for s in ("critical", "warning", "maintenance") if s in checks), "passing")
-            address = svc.get("Address") or node["Address"]
-            labels = {
-                "__meta_consul_address": node["Address"],
-                "__meta_consul_dc": node.get("Datacenter", ""),
-                "__meta_consul_health": health,
-                "__meta_consul_node": node["Node"],
-                "__meta_consul_service": svc["Service"],
-                "__meta_consul_service_address": svc.get("Address", ""),
-                "__meta_consul_service_id": svc["ID"],
-                "__meta_consul_service_port": str(svc["Port"]),
-                "__meta_consul_tags": separator + separator.join(svc.get("Tags") or []) + separator,
-            }
-            for key, value in (node.get("Meta") or {}).items():
-                labels["__meta_consul_metadata_" + re.sub(r"\W", "_", key)] = value
-            for key, value in (svc.get("Meta") or {}).items():
-                labels["__meta_consul_service_metadata_" + re.sub(r"\W", "_", key)] = value
-            for key, value in (node.get("TaggedAddresses") or {}).items():
-                labels["__meta_consul_tagged_address_" + re.sub(r"\W", "_", key)] = value
-            groups.append({"targets": ["%s:%d" % (address, svc["Port"])], "labels": labels})
-    return groups
+TARGET_SETS = ("services", "alertmanager", "nomad", "consul")
 
 
-def consul_sd_to_file_sd(config_text, outdir):
-    """The config with every consul_sd_configs block replaced by file_sd_configs read from the
-    same Consul (its server address in the block); returns the new config text."""
-    config = yaml.safe_load(config_text)
-    count = 0
+def render_targets(rendered_files, directory, service, services):
+    """Render the Prometheus job's target templates into DIRECTORY/<set>.yml with the Nomad
+    simulator's consul-template engine; ``service``/``services`` answer Consul's queries
+    (client.consul_service_reader/consul_services_reader for a real Consul)."""
+    if REPO not in sys.path:
+        sys.path.insert(0, REPO)
+    from tests.simulators.nomad import template
 
-    def convert(holder):
-        nonlocal count
-        blocks = holder.pop("consul_sd_configs", None)
-        if not blocks:
-            return
-        files = []
-        for sd in blocks:
-            consul = "%s://%s" % (sd.get("scheme", "http"), sd["server"])
-            count += 1
-            path = os.path.join(outdir, "consul-sd-%d.json" % count)
-            with open(path, "w") as f:
-                json.dump(consul_targets(consul, sd), f)
-            files.append(path)
-        holder["file_sd_configs"] = [{"files": files, "refresh_interval": "1s"}]
+    os.makedirs(directory, exist_ok=True)
+    for name in TARGET_SETS:
+        text = template.render(open(rendered_files["targets_" + name]).read(), lambda k: "", _no_secret,
+                               name, "[[%", "%]]", service=service, services=services)
+        with open(os.path.join(directory, name + ".yml"), "w") as f:
+            f.write(text)
+    return directory
 
-    for am in config.get("alerting", {}).get("alertmanagers", []):
-        convert(am)
-    for job in config.get("scrape_configs", []):
-        convert(job)
-    return yaml.safe_dump(config, sort_keys=False)
+
+def consul_readers(consul):
+    """consul-template's ``service`` and ``services`` answered by a real Consul (the simulator's client code)."""
+    if REPO not in sys.path:
+        sys.path.insert(0, REPO)
+    from tests.simulators.nomad.client import consul_service_reader, consul_services_reader
+
+    return consul_service_reader(consul), consul_services_reader(consul)
+
+
+def _no_secret(path):
+    raise AssertionError("the target templates read no secret (%s)" % path)
+
+
+def local_paths(text, directory, rules=None, targets=None):
+    """A rendered Prometheus config with the task-local paths pointed into DIRECTORY."""
+    return (text.replace("/local/rules/homelab.yml", rules or os.path.join(directory, "rules.yml"))
+            .replace("/local/targets/", (targets or os.path.join(directory, "targets")) + "/")
+            .replace("/secrets/consul_token", os.path.join(directory, "consul_token")))
 
 
 def copy_rules(rendered_files, directory):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 
 import pytest
@@ -14,9 +13,12 @@ import yaml
 from monitoring_it import (
     HERE,
     REPO,
+    TARGET_SETS,
     dashboard_queries,
     load_dashboards,
+    local_paths,
     metric_names,
+    render_targets,
     rule_expressions,
     substitute,
 )
@@ -24,12 +26,6 @@ from monitoring_it import (
 
 def run(argv, **kwargs):
     return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300, **kwargs)
-
-
-def local_paths(text, directory):
-    """The task-local paths of a rendered config, pointed into DIRECTORY."""
-    return (text.replace("/local/rules/homelab.yml", os.path.join(directory, "rules.yml"))
-            .replace("/secrets/consul_token", os.path.join(directory, "consul_token")))
 
 
 @pytest.mark.parametrize("variant", ["rendered", "rendered_notify"])
@@ -45,141 +41,82 @@ def test_thresholds_come_from_variables(rendered, rendered_notify):
     assert "homelab_zfs_pool_capacity_ratio > 0.9\n" in open(rendered_notify["rules"]).read()
 
 
+# A catalog as Consul would answer it (the live test asks a real Consul).
+CATALOG = {
+    "node-exporter": {"tags": ["metrics"], "instances": [("nas", "10.0.0.2", 9100, {"metrics_path": "/metrics"})]},
+    "traefik": {"tags": ["metrics", "traefik.enable=false"], "instances": [("nas", "10.0.0.2", 8082, {})]},
+    "alertmanager": {"tags": ["metrics"], "instances": [("nas", "10.0.0.2", 23456, {"metrics_path": "/metrics"})]},
+    "consul": {"tags": [], "instances": [("nas", "10.0.0.2", 8300, {})]},
+    "nomad": {"tags": ["http", "rpc"], "instances": [("nas", "10.0.0.2", 4646, {})]},
+    "web": {"tags": ["traefik.enable=true"], "instances": [("nas", "10.0.0.2", 8080, {})]},
+}
+
+
+def fake_service(query):
+    tag, _, name = query.rpartition(".")
+    entry = CATALOG.get(name)
+    if not entry or (tag and tag not in entry["tags"]):
+        return []
+    return [{"ID": "%s-%d" % (name, i), "Name": name, "Node": node, "Address": addr, "NodeAddress": addr,
+             "Port": port, "Tags": entry["tags"], "ServiceMeta": meta}
+            for i, (node, addr, port, meta) in enumerate(entry["instances"])]
+
+
+def fake_services():
+    return [{"Name": name, "Tags": entry["tags"]} for name, entry in sorted(CATALOG.items())]
+
+
 @pytest.mark.parametrize("variant", ["rendered", "rendered_notify"])
 def test_promtool_check_config(request, tools, tmp_path, variant):
-    """The whole Prometheus config as promtool reads it. Debian's promtool has no Consul
-    discovery (see monitoring_it), so the consul_sd_configs blocks are first checked for
-    Prometheus' Consul discovery keys, then swapped for file_sd_configs."""
+    """The whole Prometheus config as promtool reads it, with the target files its Nomad
+    templates render from a catalog (promtool checks each file_sd file's target groups)."""
     files = request.getfixturevalue(variant)
     (tmp_path / "rules.yml").write_text(open(files["rules"]).read())
     (tmp_path / "consul_token").write_text("token\n")
+    render_targets(files, str(tmp_path / "targets"), fake_service, fake_services)
     text = local_paths(open(files["prometheus"]).read(), str(tmp_path))
+    (tmp_path / "prometheus.yml").write_text(text)
     config = yaml.safe_load(text)
-    # prometheus/discovery/consul/consul.go SDConfig keys + the HTTP client config we use
-    allowed = {"server", "token", "datacenter", "namespace", "partition", "tag_separator", "scheme", "username",
-               "password", "allow_stale", "refresh_interval", "services", "tags", "node_meta", "filter",
-               "authorization", "tls_config"}
-    blocks = [sd for am in config["alerting"]["alertmanagers"] for sd in am["consul_sd_configs"]]
-    blocks += [sd for job in config["scrape_configs"] for sd in job["consul_sd_configs"]]
-    assert len(blocks) == 4
-    for sd in blocks:
-        assert set(sd) <= allowed, set(sd) - allowed
-        assert sd["authorization"] == {"credentials_file": str(tmp_path / "consul_token")}
-    # file_sd from a Consul that is not running: no targets, the structure is what counts here.
-    swapped = yaml.safe_load(text)
-    for holder in swapped["alerting"]["alertmanagers"] + swapped["scrape_configs"]:
-        holder.pop("consul_sd_configs")
-        holder["file_sd_configs"] = [{"files": [str(tmp_path / "targets.json")]}]
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(swapped))
     proc = run([tools["promtool"], "check", "config", str(tmp_path / "prometheus.yml")])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS: 17 rules found" in proc.stdout
+    assert "WARNING" not in proc.stdout + proc.stderr  # every target file exists
     jobs = [j["job_name"] for j in config["scrape_configs"]]
     assert jobs == ["consul-services", "nomad", "consul"]
+    sd = {j["job_name"]: j["file_sd_configs"] for j in config["scrape_configs"]}
+    assert sd["consul-services"] == [{"files": [str(tmp_path / "targets" / "services.yml")]}]
+    assert config["alerting"]["alertmanagers"][0]["file_sd_configs"] == [
+        {"files": [str(tmp_path / "targets" / "alertmanager.yml")]}]
 
 
-def test_every_discovery_block_relabels(rendered):
-    """Targets are named after their Consul service and node, and Consul's own scrape goes to its HTTP port."""
-    config = yaml.safe_load(open(rendered["prometheus"]).read())
-    for holder in config["alerting"]["alertmanagers"] + config["scrape_configs"]:
-        assert holder.get("relabel_configs"), "every discovery block keeps its relabelling"
-    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
-    assert {"source_labels": ["__meta_consul_service"], "target_label": "job"} in jobs["consul-services"][
-        "relabel_configs"]
-    assert jobs["consul"]["relabel_configs"][0]["replacement"] == "${1}:8500"
-    assert jobs["nomad"]["params"] == {"format": ["prometheus"]}
+def test_target_templates_select_what_consul_discovery_would(rendered, tmp_path):
+    """Tagged services only (with their metrics_path, "" when unset), the Nomad agents' "http"
+    port, Alertmanager and the Consul servers, with Prometheus' __meta_consul_* labels."""
+    directory = render_targets(rendered, str(tmp_path), fake_service, fake_services)
+
+    def groups(name):
+        return yaml.safe_load(open(os.path.join(directory, name + ".yml"))) or []
+
+    services = groups("services")
+    assert [g["labels"]["__meta_consul_service"] for g in services] == ["alertmanager", "node-exporter", "traefik"]
+    assert services[1] == {"targets": ["10.0.0.2:9100"], "labels": {
+        "__meta_consul_service": "node-exporter", "__meta_consul_service_id": "node-exporter-0",
+        "__meta_consul_node": "nas", "__meta_consul_address": "10.0.0.2",
+        "__meta_consul_service_metadata_metrics_path": "/metrics"}}
+    assert services[2]["labels"]["__meta_consul_service_metadata_metrics_path"] == ""
+    assert [g["targets"] for g in groups("nomad")] == [["10.0.0.2:4646"]]
+    assert [g["targets"] for g in groups("alertmanager")] == [["10.0.0.2:23456"]]
+    assert [g["labels"]["__meta_consul_address"] for g in groups("consul")] == ["10.0.0.2"]
 
 
-@pytest.mark.parametrize("variant", ["rendered", "rendered_notify"])
-def test_amtool_check_config(request, tools, tmp_path, variant):
-    files = request.getfixturevalue(variant)
-    text = open(files["alertmanager"]).read().replace("/secrets/smtp_password", str(tmp_path / "smtp_password"))
-    (tmp_path / "smtp_password").write_text("secret\n")
-    (tmp_path / "alertmanager.yml").write_text(text)
-    proc = run([tools["amtool"], "check-config", str(tmp_path / "alertmanager.yml")])
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS" in proc.stdout
-    config = yaml.safe_load(text)
-    receivers = {r["name"]: r for r in config["receivers"]}
-    if variant == "rendered":
-        # no receiver configured: the UI only
-        assert config["route"]["receiver"] == "ui-only" and list(receivers) == ["ui-only"]
-        assert "global" not in config
-    else:
-        assert config["route"]["receiver"] == "owner"
-        assert receivers["owner"]["email_configs"] == [{"to": "owner@example.org", "send_resolved": True}]
-        assert receivers["owner"]["webhook_configs"][0]["url"] == "https://ntfy.example.org/homelab"
-        assert config["global"]["smtp_auth_password_file"] == str(tmp_path / "smtp_password")
-        # the password itself is read from a file rendered from Vault, never written in the config
-        assert "smtp_auth_password:" not in open(files["alertmanager"]).read()
-
-
-def test_amtool_routes(tools, rendered_notify, tmp_path):
-    """A pool alert goes to the owner, grouped by alert, instance and pool."""
-    text = open(rendered_notify["alertmanager"]).read().replace("/secrets/smtp_password", str(tmp_path / "pw"))
-    (tmp_path / "pw").write_text("x\n")
-    (tmp_path / "am.yml").write_text(text)
-    proc = run([tools["amtool"], "config", "routes", "test", "--config.file", str(tmp_path / "am.yml"),
-                "alertname=ZfsPoolDegraded", "pool=tank"])
-    assert proc.returncode == 0 and proc.stdout.strip() == "owner", proc.stdout + proc.stderr
-
-
-def _rules_test(tmp_path, rendered, name):
-    # Text, not a YAML round trip: PyYAML reads series values such as 0x900 as hex numbers.
-    text = open(os.path.join(HERE, name)).read()
-    assert "\nevaluation_interval:" in text
-    (tmp_path / "rules.yml").write_text(open(rendered["rules"]).read())
-    path = tmp_path / name
-    path.write_text(text.replace("\nevaluation_interval:", "\nrule_files: [%s]\nevaluation_interval:"
-                                 % json.dumps(str(tmp_path / "rules.yml")), 1))
-    return path
-
-
-@pytest.mark.parametrize("name", ["rules_test.yml", "rules_test_long.yml"])
-def test_promtool_test_rules(tools, rendered, tmp_path, name):
-    path = _rules_test(tmp_path, rendered, name)
-    proc = run([tools["promtool"], "test", "rules", str(path)])
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-def test_promtool_test_rules_can_fail(tools, rendered, tmp_path):
-    """The unit tests are not vacuous: with a lower capacity threshold the 'not firing' case fails."""
-    path = _rules_test(tmp_path, rendered, "rules_test.yml")
-    (tmp_path / "rules.yml").write_text(open(rendered["rules"]).read().replace(
-        "homelab_zfs_pool_capacity_ratio > 0.8", "homelab_zfs_pool_capacity_ratio > 0.7"))
-    proc = run([tools["promtool"], "test", "rules", str(path)])
-    assert proc.returncode != 0 and "ZfsPoolAlmostFull" in proc.stdout + proc.stderr
-
-
-def test_every_alert_is_tested_both_ways_and_documented(rendered):
-    alerts = {name for name, _expr in rule_expressions(open(rendered["rules"]).read())}
-    firing, quiet = set(), set()
-    for name in ("rules_test.yml", "rules_test_long.yml"):
-        for group in yaml.safe_load(open(os.path.join(HERE, name)).read())["tests"]:
-            for case in group["alert_rule_test"]:
-                (firing if case["exp_alerts"] else quiet).add(case["alertname"])
-    assert alerts - firing == set(), "alerts without a firing test"
-    assert alerts - quiet == set(), "alerts without a not-firing test"
-    doc = open(os.path.join(REPO, "docs", "monitoring.md")).read().split("\n## Alerts\n", 1)[1].split("\n## ", 1)[0]
-    documented = set(re.findall(r"^\| `(\w+)` \|", doc, re.M))
-    assert documented == alerts, "docs/monitoring.md's alert table differs from the rules"
-
-
-def test_every_expression_parses(tools, rendered, tmp_path):
-    """Each dashboard query and rule expression, as a recording rule promtool parses."""
-    exprs = [expr for _n, expr in rule_expressions(open(rendered["rules"]).read())]
-    for dashboard in load_dashboards().values():
-        exprs += [substitute(expr) for _where, expr in dashboard_queries(dashboard)]
-    rules = {"groups": [{"name": "parse", "rules": [{"record": "check:expr_%d" % i, "expr": e}
-                                                    for i, e in enumerate(exprs)]}]}
-    (tmp_path / "exprs.yml").write_text(yaml.safe_dump(rules))
-    proc = run([tools["promtool"], "check", "rules", str(tmp_path / "exprs.yml")])
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS: %d rules found" % len(exprs) in proc.stdout
-    # and a broken one is caught
-    (tmp_path / "bad.yml").write_text(yaml.safe_dump(
-        {"groups": [{"name": "bad", "rules": [{"record": "x", "expr": "sum(rate(x[5m])"}]}]}))
-    assert run([tools["promtool"], "check", "rules", str(tmp_path / "bad.yml")]).returncode != 0
+def test_prometheus_job_carries_the_target_templates(rendered):
+    job = json.load(open(rendered["job-prometheus.json"]))
+    templates = {t["DestPath"]: t for t in job["TaskGroups"][0]["Tasks"][0]["Templates"]}
+    for name in TARGET_SETS:
+        spec = templates["local/targets/%s.yml" % name]
+        assert spec["EmbeddedTmpl"] == open(rendered["targets_" + name]).read()
+        assert spec["ChangeMode"] == "noop"  # Prometheus watches its file_sd files
+        assert (spec["LeftDelim"], spec["RightDelim"]) == ("[[%", "%]]")
 
 
 def test_metric_name_extraction():
@@ -217,6 +154,8 @@ def test_jobs_carry_configs_services_and_auth(rendered, rendered_notify):
     assert templates["local/rules/homelab.yml"]["LeftDelim"] == "[[%"
     assert templates["secrets/consul_token"]["EmbeddedTmpl"] == \
         '{{ with secret "kv/data/prometheus" }}{{ index .Data.data "consul_token" }}{{ end }}'
+    # Nomad writes it as root; Prometheus (nobody in its image) must be able to read it
+    assert (templates["secrets/consul_token"]["Uid"], templates["secrets/consul_token"]["Gid"]) == (65534, 65534)
     assert prom["Vault"]["Role"] == "prometheus"
     assert "--storage.tsdb.retention.time=90d" in prom["Config"]["args"]
     assert prom["Config"]["volumes"] == ["/srv/homelab/prometheus:/prometheus"]

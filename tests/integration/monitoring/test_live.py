@@ -25,14 +25,16 @@ import urllib.parse
 from monitoring_it import (
     FIXTURES,
     Processes,
-    consul_sd_to_file_sd,
+    consul_readers,
     copy_rules,
     dashboard_queries,
     free_port,
     http_json,
     load_dashboards,
+    local_paths,
     metric_names,
     render,
+    render_targets,
     rule_expressions,
     substitute,
     wait_until,
@@ -107,8 +109,7 @@ def test_dashboards_and_alerts_on_real_exporters(tools, tmp_path):
         register(consul, "traefik", ports["traefik"])
 
         # the role rendered for this Consul, scraping every second
-        files = render(str(tmp_path / "rendered"), monitoring_consul_address="127.0.0.1:%d" % ports["consul"],
-                       monitoring_consul_http_port=ports["consul"], monitoring_scrape_interval="1s",
+        files = render(str(tmp_path / "rendered"), monitoring_consul_http_port=ports["consul"], monitoring_scrape_interval="1s",
                        monitoring_evaluation_interval="1s")
         (tmp_path / "consul_token").write_text("anonymous\n")
         rules = copy_rules(files, str(tmp_path / "rules"))
@@ -122,9 +123,10 @@ def test_dashboards_and_alerts_on_real_exporters(tools, tmp_path):
         register(consul, "prometheus", ports["prometheus"])
         wait_until(lambda: http_json(alertmanager + "/api/v2/status"), 30, "Alertmanager")
 
-        config = open(files["prometheus"]).read().replace("/local/rules/homelab.yml", rules).replace(
-            "/secrets/consul_token", str(tmp_path / "consul_token"))
-        (tmp_path / "prometheus.yml").write_text(consul_sd_to_file_sd(config, str(tmp_path)))
+        # the target files the job's Nomad templates write, rendered from this Consul's catalog
+        # by the Nomad simulator's template engine (what its client runs, and re-runs on a change)
+        render_targets(files, str(tmp_path / "targets"), *consul_readers(consul))
+        (tmp_path / "prometheus.yml").write_text(local_paths(open(files["prometheus"]).read(), str(tmp_path), rules))
         procs.start("prometheus", [tools["prometheus"], "--config.file=%s" % (tmp_path / "prometheus.yml"),
                                    "--storage.tsdb.path=%s" % (tmp_path / "tsdb"),
                                    "--web.listen-address=127.0.0.1:%d" % ports["prometheus"]])

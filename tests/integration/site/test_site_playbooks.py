@@ -162,10 +162,26 @@ def test_a_layer_tag_still_runs_the_preflight_first():
     assert [name for name, _tags in tasks if name.startswith("selfhost.homelab.photoprism ")]
 
 
-def test_demo_passes_the_preflight():
-    rc, result, stats = preflight(os.path.join(REPO, "inventories", "demo", "hosts.yml"))
+def test_demo_passes_the_preflight_with_its_generated_secrets(tmp_path):
+    """The whole-stack demo with the ansible-vault file scripts/demo.sh makes (scripts/demo-secrets.sh)."""
+    subprocess.run([os.path.join(REPO, "scripts", "demo-secrets.sh"), str(tmp_path)], check=True, timeout=120,
+                   capture_output=True)
+    assert (tmp_path / "secrets.vault.yml").read_text().startswith("$ANSIBLE_VAULT;")
+    assert oct((tmp_path / "vault-password").stat().st_mode & 0o777) == "0o600"
+    rc, result, stats = preflight(os.path.join(REPO, "inventories", "demo", "hosts.yml"),
+                                  "-e", "@%s" % (tmp_path / "secrets.vault.yml"),
+                                  "--vault-password-file", str(tmp_path / "vault-password"))
     assert rc == 0, result
     assert result["checked_hosts"] == ["demo"]
+    assert stats["demo"]["unreachable"] == 0
+
+
+def test_demo_without_its_secrets_fails_the_preflight_naming_each():
+    rc, result, stats = preflight(os.path.join(REPO, "inventories", "demo", "hosts.yml"))
+    assert rc != 0
+    text = "\n".join(result["problems"])
+    for job in ("traefik", "grafana", "backup-apps", "photoprism", "nextcloud", "plex", "transmission"):
+        assert "homelab_secrets['%s']" % job in text, text
     assert stats["demo"]["unreachable"] == 0
 
 

@@ -12,7 +12,8 @@ is ``raw_exec`` runs as a real process:
 - workload identities signed with the agent's RSA key (``/.well-known/jwks.json``);
   with a ``vault`` block, a Vault JWT login with the ``vault_default`` identity at
   ``auth/<jwt_auth_backend_path>/login`` (role: the task's ``vault.role``);
-- ``template`` blocks rendered (see template.py) with that Vault token; a failed
+- ``template`` blocks rendered (see template.py) with that Vault token, those that
+  query Consul again while the task runs (change_mode applied); a failed
   Vault read kills the task with ``Template failed: vault.read(PATH): ...`` in
   its events, as Nomad's template hook does;
 - group and task ``service`` blocks registered in the Consul agent from the
@@ -36,6 +37,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from . import template as tmpl
@@ -61,6 +63,10 @@ class ClientConfig:
 
 
 STANDIN_IMAGE = "selfhost-homelab/standin:latest"
+
+
+# How often a template that queries Consul is rendered again (consul-template uses blocking queries).
+TEMPLATE_POLL_SECONDS = 2.0
 
 
 def declared_standin(image: str, declared: tuple[str, ...]) -> bool:
@@ -445,20 +451,68 @@ class Runner:
         return read
 
     def _service_reader(self):
-        """consul-template's ``service "NAME"``: the passing instances from Consul's health API."""
-        headers = {"X-Consul-Token": self.config.consul_token} if self.config.consul_token else {}
+        return consul_service_reader(self.config.consul_addr, self.config.consul_token)
 
-        def read(name: str) -> list[dict]:
-            base = self.config.consul_addr.rstrip("/")
-            url = "%s/v1/health/service/%s?passing=true" % (base, urllib.parse.quote(name))
-            status, answer = _http("GET", url, headers=headers)
-            if status != 200:
-                raise tmpl.TemplateError("health.service(%s): Unexpected response code: %d (%s)"
-                                         % (name, status, answer))
-            return [{"ID": e["Service"]["ID"], "Name": e["Service"]["Service"], "Node": e["Node"]["Node"],
-                     "Address": e["Service"].get("Address") or e["Node"]["Address"], "Port": e["Service"]["Port"],
-                     "Tags": e["Service"].get("Tags") or []} for e in answer or []]
-        return read
+    def _services_reader(self):
+        return consul_services_reader(self.config.consul_addr, self.config.consul_token)
+
+    def _render_template(self, spec: dict, env: dict[str, str], token: str | None, dest: str) -> str:
+        return tmpl.render(spec.get("EmbeddedTmpl") or "", lambda k: env.get(k, os.environ.get(k, "")),
+                           self._secret_reader(token) if token else _no_vault, dest,
+                           spec.get("LeftDelim") or "{{", spec.get("RightDelim") or "}}",
+                           service=self._service_reader() if self.config.consul_addr else None,
+                           services=self._services_reader() if self.config.consul_addr else None)
+
+    def _watch_templates(self, alloc_id: str, task: dict, watched: list[tuple[dict, str, str]],
+                         env: dict[str, str], token: str | None) -> None:
+        """consul-template's watch, by polling: re-render each template that queries Consul while
+        its task runs; on a change write the file and apply its change_mode (noop, signal, restart)."""
+        name = task["Name"]
+        key = (alloc_id, name)
+        while True:
+            time.sleep(TEMPLATE_POLL_SECONDS)
+            if alloc_id in self.stopping or "*shutdown*" in self.stopping:
+                return
+            if key not in self.containers and key not in self.procs:
+                continue  # not started yet, or between restarts
+            for spec, dest, last in list(watched):
+                try:
+                    text = self._render_template(spec, env, token, dest)
+                except (tmpl.TemplateError, tmpl.SecretError, OSError, ValueError):
+                    continue  # consul-template keeps the last rendering and retries
+                if text == last:
+                    continue
+                with open(dest, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                _owner(dest, spec)
+                watched[watched.index((spec, dest, last))] = (spec, dest, text)
+                mode = spec.get("ChangeMode") or "restart"
+                if mode == "signal":
+                    sig = spec.get("ChangeSignal") or "SIGHUP"
+                    self._signal(key, sig)
+                    event = _event("Signaling", "Template re-rendered", TaskSignal=sig,
+                                   TaskSignalReason="Template re-rendered")
+                    self._update(alloc_id, name, Events=[event])
+                elif mode == "restart":
+                    container = self.containers.get(key)
+                    if container:
+                        subprocess.run(["docker", "restart", "-t", "5", container], capture_output=True, timeout=120,
+                                       check=False)
+                    self._update(alloc_id, name, Events=[_event("Restart Signaled", "Template with change_mode "
+                                                                "restart re-rendered")])
+
+    def _signal(self, key: tuple[str, str], sig: str) -> None:
+        container = self.containers.get(key)
+        if container:
+            subprocess.run(["docker", "kill", "--signal", sig, container], capture_output=True, timeout=60,
+                           check=False)
+            return
+        proc = self.procs.get(key)
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, getattr(signal, sig if sig.startswith("SIG") else "SIG" + sig))
+            except (ProcessLookupError, PermissionError, AttributeError):
+                pass
 
     def _start_task(self, alloc_id: str, job: dict, group: dict, task: dict, alloc_dir: str,
                     ports: list[dict]) -> bool:
@@ -484,13 +538,11 @@ class Runner:
             env["VAULT_TOKEN"] = token
             with open(os.path.join(task_dir, "secrets", "vault_token"), "w", encoding="utf-8") as fh:
                 fh.write(token)
+        watched: list[tuple[dict, str, str]] = []
         for i, spec in enumerate(task.get("Templates") or []):
             dest = os.path.join(task_dir, spec.get("DestPath") or "local/template-%d" % i)
             try:
-                text = tmpl.render(spec.get("EmbeddedTmpl") or "", lambda k: env.get(k, os.environ.get(k, "")),
-                                   self._secret_reader(token) if token else _no_vault, dest,
-                                   spec.get("LeftDelim") or "{{", spec.get("RightDelim") or "}}",
-                                   service=self._service_reader() if self.config.consul_addr else None)
+                text = self._render_template(spec, env, token, dest)
             except (tmpl.TemplateError, tmpl.SecretError) as exc:
                 message = "Template failed: %s" % exc
                 self._fail(alloc_id, name, [_event("Killing", message, fails=True, KillReason=message)])
@@ -499,8 +551,15 @@ class Runner:
             with open(dest, "w", encoding="utf-8") as fh:
                 fh.write(text)
             os.chmod(dest, int(str(spec.get("Perms") or "0644"), 8))
+            _owner(dest, spec)
             if spec.get("Envvars"):
                 env.update(tmpl.parse_env_file(text))
+            elif self.config.consul_addr and tmpl.uses_consul(spec.get("EmbeddedTmpl") or "", spec.get("LeftDelim"),
+                                                              spec.get("RightDelim")):
+                watched.append((spec, dest, text))
+        if watched:
+            threading.Thread(target=self._watch_templates, args=(alloc_id, task, watched, dict(env), token),
+                             daemon=True).start()
         self._update(alloc_id, name, Events=[_event("Template", "Template rendered")] if task.get("Templates")
                      else [])
         config = task.get("Config") or {}
@@ -962,6 +1021,47 @@ def _go_duration(ns: int) -> str:
     if minutes:
         return "%dm%ss" % (minutes, sec_text)
     return "%ss" % sec_text
+
+
+def consul_service_reader(consul_addr: str, token: str | None = None) -> Callable[[str], list[dict]]:
+    """consul-template's ``service "NAME"`` (or ``"TAG.NAME"``): the passing instances from Consul's
+    health API."""
+    headers = {"X-Consul-Token": token} if token else {}
+
+    def read(query: str) -> list[dict]:
+        tag, _, name = query.rpartition(".")
+        url = "%s/v1/health/service/%s?passing=true" % (consul_addr.rstrip("/"), urllib.parse.quote(name))
+        if tag:
+            url += "&tag=%s" % urllib.parse.quote(tag)
+        status, answer = _http("GET", url, headers=headers)
+        if status != 200:
+            raise tmpl.TemplateError("health.service(%s): Unexpected response code: %d (%s)" % (query, status, answer))
+        return [{"ID": e["Service"]["ID"], "Name": e["Service"]["Service"], "Node": e["Node"]["Node"],
+                 "Address": e["Service"].get("Address") or e["Node"]["Address"], "Port": e["Service"]["Port"],
+                 "NodeAddress": e["Node"]["Address"], "Tags": e["Service"].get("Tags") or [],
+                 "ServiceMeta": e["Service"].get("Meta") or {}} for e in answer or []]
+    return read
+
+
+def consul_services_reader(consul_addr: str, token: str | None = None) -> Callable[[], list[dict]]:
+    """consul-template's ``services``: the catalog's services with their tags, sorted by name."""
+    headers = {"X-Consul-Token": token} if token else {}
+
+    def read() -> list[dict]:
+        status, answer = _http("GET", "%s/v1/catalog/services" % consul_addr.rstrip("/"), headers=headers)
+        if status != 200:
+            raise tmpl.TemplateError("catalog.services: Unexpected response code: %d (%s)" % (status, answer))
+        return [{"Name": k, "Tags": sorted(set(v or []))} for k, v in sorted((answer or {}).items())]
+    return read
+
+
+def _owner(path: str, spec: dict) -> None:
+    """A template's ``uid``/``gid`` (-1 or none: left as the agent wrote it)."""
+    uid, gid = spec.get("Uid"), spec.get("Gid")
+    uid = -1 if uid is None else int(uid)
+    gid = -1 if gid is None else int(gid)
+    if uid >= 0 or gid >= 0:
+        os.chown(path, uid, gid)
 
 
 def _no_vault(path: str) -> dict:

@@ -153,6 +153,8 @@ def _canon_task(task: dict, group: dict) -> None:
         tmpl.setdefault("RightDelim", "}}")
         tmpl.setdefault("Envvars", False)
         tmpl.setdefault("ErrMissingKey", False)
+        tmpl.setdefault("Uid", -1)  # -1: the file keeps the agent's owner
+        tmpl.setdefault("Gid", -1)
     if task.get("Vault"):
         vault = {"Env": True, "DisableFile": False, "ChangeMode": "restart", "Cluster": "default",
                  "AllowTokenExpiration": False}

@@ -6,8 +6,13 @@ inside it ``.Data.data.FIELD`` for KV v2 and ``.Data.FIELD`` for KV v1, or
 after a ``with``; ``{{/* comments */}}``; the ``{{-`` / ``-}}`` whitespace trims.
 ``{{ range service "NAME" }} ... {{ end }}`` (consul-template's service query: the
 service's passing instances, each with ``.Address``, ``.Port``, ``.ID``, ``.Name``,
-``.Node``, ``.Tags``; the caller gives ``service(name)``, read once when the task
-starts, not watched). Anything else is a template error, so a job using a feature the simulator lacks
+``.Node``, ``.NodeAddress``, ``.Tags``, ``.ServiceMeta``; ``"TAG.NAME"`` keeps the instances
+with that tag; the argument may be a field, ``service .Name``); ``{{ range services }}`` (the catalog's
+services, each with ``.Name`` and ``.Tags``); ``{{ if PIPELINE }} ... {{ end }}`` with
+``FIELD | contains "X"``, ``in FIELD "X"`` or a value; ``index FIELD "KEY"`` (a missing key
+is "", Go's zero value for a string map). The caller gives ``service(query)`` and
+``services()``; the client re-renders a template that queries Consul while its task runs
+(see client.py). Anything else is a template error, so a job using a feature the simulator lacks
 fails loudly instead of rendering something else. The template block's
 ``left_delimiter``/``right_delimiter`` replace ``{{``/``}}`` (``left``/``right``).
 
@@ -62,15 +67,23 @@ def _string_arg(expr: str, func: str) -> str | None:
     return match.group(1) if match else None
 
 
+_STRING = r'"((?:[^"\\]|\\.)*)"'
+
+
 def _field(dot: Any, expr: str) -> Any:
-    match = re.fullmatch(r'index\s+(\.[\w.]*)\s+"([^"]+)"', expr)
+    """A value: a field ``.A.B`` (Go's zero value "" for a missing map key under ``index``), a string
+    literal, or ``index FIELD "KEY"``."""
+    expr = expr.strip()
+    match = re.fullmatch(_STRING, expr)
     if match:
-        return _field(dot, match.group(1)).get(match.group(2)) if isinstance(_field(dot, match.group(1)), dict) \
-            else None
+        return json.loads(expr)
+    match = re.fullmatch(r'index\s+(\.[\w.]*)\s+' + _STRING, expr)
+    if match:
+        holder = _field(dot, match.group(1))
+        return holder.get(match.group(2), "") if isinstance(holder, dict) else None
     if not re.fullmatch(r"\.[\w.]*", expr):
-        raise TemplateError("function %r not defined (the simulator renders with secret, service, env, index and "
-                            "fields)"
-                            % expr.split()[0])
+        raise TemplateError("function %r not defined (the simulator renders with secret, service, services, env, "
+                            "index, contains, in and fields)" % expr.split()[0])
     value = dot
     for part in [p for p in expr.split(".") if p]:
         if not isinstance(value, dict):
@@ -79,14 +92,46 @@ def _field(dot: Any, expr: str) -> Any:
     return value
 
 
+def _condition(dot: Any, expr: str) -> bool:
+    """An ``if`` pipeline: ``FIELD | contains "X"``, ``in FIELD "X"`` (consul-template's list tests), or a
+    value (true when not empty, as in Go templates)."""
+    match = re.fullmatch(r'(.+?)\s*\|\s*contains\s+' + _STRING, expr.strip()) or \
+        re.fullmatch(r'in\s+(\S+)\s+' + _STRING, expr.strip())
+    if match:
+        held = _field(dot, match.group(1))
+        return json.loads('"%s"' % match.group(2)) in (held or [])
+    return bool(_field(dot, expr))
+
+
+def _service_query(dot: Any, expr: str) -> str | None:
+    """The argument of ``service ARG``: a string literal or a field (``service .Name``)."""
+    match = re.fullmatch(r"service\s+(.+)", expr)
+    if not match:
+        return None
+    arg = match.group(1).strip()
+    if not (re.fullmatch(_STRING, arg) or re.fullmatch(r"\.[\w.]*", arg)):
+        return None
+    value = _field(dot, arg)
+    return value if isinstance(value, str) else ""
+
+
 def render(text: str, env: Callable[[str], str], secret: Callable[[str], dict], name: str = "template",
-           left: str = "{{", right: str = "}}", service: Callable[[str], list[dict]] | None = None) -> str:
+           left: str = "{{", right: str = "}}", service: Callable[[str], list[dict]] | None = None,
+           services: Callable[[], list[dict]] | None = None) -> str:
+    """``service(query)`` answers the passing instances of a service (query ``NAME`` or ``TAG.NAME``);
+    ``services()`` the catalog's services, each ``{"Name": ..., "Tags": [...]}``, sorted by name."""
     tokens = _tokens(text, left or "{{", right or "}}")
     out: list[str] = []
-    end = _render(tokens, 0, None, True, env, secret, service, name, out)
+    end = _render(tokens, 0, None, True, env, secret, (service, services), name, out)
     if end != len(tokens):
         raise TemplateError("%s: unexpected {{end}}" % name)
     return "".join(out)
+
+
+def uses_consul(text: str, left: str = "{{", right: str = "}}") -> bool:
+    """Whether a template queries Consul (its output can change while the task runs)."""
+    return any(kind == "action" and re.match(r"range\s+services?\b", value)
+               for kind, value in _tokens(text, left or "{{", right or "}}"))
 
 
 def _block_end(tokens: list[tuple[str, str]], start: int, name: str) -> int:
@@ -96,17 +141,18 @@ def _block_end(tokens: list[tuple[str, str]], start: int, name: str) -> int:
         kind, value = tokens[i]
         if kind != "action":
             continue
-        if value.startswith(("with ", "range ")):
+        if value.startswith(("with ", "range ", "if ")):
             depth += 1
         elif value == "end":
             if depth == 0:
                 return i
             depth -= 1
-    raise TemplateError("%s: unexpected EOF (a {{ with }} or {{ range }} has no {{ end }})" % name)
+    raise TemplateError("%s: unexpected EOF (a {{ with }}, {{ range }} or {{ if }} has no {{ end }})" % name)
 
 
-def _render(tokens, i, dot, emitting, env, secret, service, name, out) -> int:
+def _render(tokens, i, dot, emitting, env, secret, consul, name, out) -> int:
     """Render tokens from i up to the {{ end }} of the current block (or the end); answer that index."""
+    service, services = consul
     while i < len(tokens):
         kind, value = tokens[i]
         if kind == "text":
@@ -125,20 +171,32 @@ def _render(tokens, i, dot, emitting, env, secret, service, name, out) -> int:
                 raise TemplateError("%s: only {{ with secret \"PATH\" }} is supported, not {{ %s }}" % (name, value))
             close = _block_end(tokens, i + 1, name)
             data = secret(path) if emitting else None
-            _render(tokens, i + 1, data, bool(emitting and data), env, secret, service, name, out)
+            _render(tokens, i + 1, data, bool(emitting and data), env, secret, consul, name, out)
+            i = close + 1
+            continue
+        if value.startswith("if "):
+            close = _block_end(tokens, i + 1, name)
+            _render(tokens, i + 1, dot, bool(emitting and _condition(dot, value[3:])), env, secret, consul, name,
+                    out)
             i = close + 1
             continue
         if value.startswith("range "):
-            sname = _string_arg(value[6:].strip(), "service")
-            if sname is None:
-                raise TemplateError("%s: only {{ range service \"NAME\" }} is supported, not {{ %s }}" % (name, value))
-            if service is None and emitting:
-                raise TemplateError("%s: service %r: no Consul to ask" % (name, sname))
+            expr = value[6:].strip()
             close = _block_end(tokens, i + 1, name)
-            instances = service(sname) if emitting else []
-            for instance in instances or [None]:
-                _render(tokens, i + 1, instance, bool(emitting and instance is not None), env, secret, service,
-                        name, out)
+            if expr == "services":
+                if services is None and emitting:
+                    raise TemplateError("%s: services: no Consul to ask" % name)
+                items = services() if emitting else []
+            else:
+                query = _service_query(dot, expr) if emitting else ""
+                if query is None:
+                    raise TemplateError("%s: only {{ range service \"NAME\" }}, {{ range service .Field }} and "
+                                        "{{ range services }} are supported, not {{ %s }}" % (name, value))
+                if service is None and emitting:
+                    raise TemplateError("%s: service %r: no Consul to ask" % (name, query))
+                items = service(query) if emitting else []
+            for item in items or [None]:
+                _render(tokens, i + 1, item, bool(emitting and item is not None), env, secret, consul, name, out)
             i = close + 1
             continue
         i += 1

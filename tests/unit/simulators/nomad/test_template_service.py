@@ -61,3 +61,43 @@ def test_without_consul_or_with_other_range_forms_it_fails_loudly():
         template.render('{{ range $i, $s := services }}{{ end }}', lambda k: "", _no_secret, service=_service)
     with pytest.raises(template.TemplateError, match="no {{ end }}"):
         template.render('{{ range service "web" }}', lambda k: "", _no_secret, service=_service)
+
+
+CATALOG = [{"Name": "prometheus", "Tags": ["metrics"]}, {"Name": "web", "Tags": ["traefik.enable=true"]}]
+
+
+def test_file_sd_targets_as_the_monitoring_role_writes_them():
+    """Every passing instance of every service tagged "metrics" (range services, if contains,
+    range service .Name); a missing ServiceMeta key is "" (Go's zero value)."""
+    INSTANCES["prometheus"][0]["ServiceMeta"] = {"metrics_path": "/metrics"}
+    INSTANCES["web"][0]["ServiceMeta"] = {}
+    text = ('{{ range services }}{{ if .Tags | contains "metrics" }}{{ range service .Name }}'
+            '- {{ .Name }}@{{ .Address }}:{{ .Port }} {{ index .ServiceMeta "metrics_path" }}'
+            '|{{ index .ServiceMeta "other" }}|\n{{ end }}{{ end }}{{ end }}')
+    assert template.render(text, lambda k: "", _no_secret, service=_service, services=lambda: CATALOG) == \
+        "- prometheus@10.0.0.5:9090 /metrics||\n"
+    text = '{{ range services }}{{ if in .Tags "traefik.enable=true" }}{{ .Name }}{{ end }}{{ end }}'
+    assert template.render(text, lambda k: "", _no_secret, service=_service, services=lambda: CATALOG) == "web"
+
+
+def test_tagged_query_and_consul_detection():
+    asked = []
+
+    def service(query):
+        asked.append(query)
+        return []
+
+    assert template.render('{{ range service "http.nomad" }}x{{ end }}', lambda k: "", _no_secret,
+                           service=service) == ""
+    assert asked == ["http.nomad"]
+    assert template.uses_consul('a {{ range services }}{{ end }}')
+    assert template.uses_consul('[[% range service "x" %]][[% end %]]', "[[%", "%]]")
+    assert not template.uses_consul('{{ with secret "kv/data/x" }}{{ .Data.data.a }}{{ end }}')
+
+
+def test_services_without_consul_and_unknown_conditions_fail_loudly():
+    with pytest.raises(template.TemplateError, match="services: no Consul"):
+        template.render('{{ range services }}{{ end }}', lambda k: "", _no_secret)
+    with pytest.raises(template.TemplateError, match="not defined"):
+        template.render('{{ range services }}{{ if eq .Name "x" }}{{ end }}{{ end }}', lambda k: "", _no_secret,
+                        service=_service, services=lambda: CATALOG)
