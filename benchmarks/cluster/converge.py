@@ -85,11 +85,11 @@ def main() -> None:
         return
     print("HashiCorp layer converge, 1 node vs 4 nodes (%s, %d cores, load %.1f)"
           % (time.strftime("%Y-%m-%d"), os.cpu_count(), os.getloadavg()[0]))
-    print("  %-8s %-20s %12s %12s %14s %14s" % ("", "scenario", "fresh", "re-run", "tasks (fresh)",
-                                                  "tasks (re-run)"))
+    header = ("", "scenario", "fresh", "re-run", "tasks (fresh)", "tasks (re-run)")
+    print("  %-8s %-20s %12s %12s %14s %14s" % header)
     for label, f in figures.items():
-        print("  %-8s %-20s %10.1f s %10.1f s %14d %14d" % (label, f["scenario"], f["fresh_s"], f["rerun_s"],
-                                                             f["fresh_tasks"], f["rerun_tasks"]))
+        cells = (label, f["scenario"], f["fresh_s"], f["rerun_s"], f["fresh_tasks"], f["rerun_tasks"])
+        print("  %-8s %-20s %10.1f s %10.1f s %14d %14d" % cells)
     print("  4 nodes / 1 node: fresh %.2f x, re-run %.2f x (Ansible runs the hosts in parallel, forks=5)"
           % (summary["fresh_ratio"], summary["rerun_ratio"]))
 

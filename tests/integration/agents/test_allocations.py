@@ -519,11 +519,12 @@ job "targets" {
       driver = "raw_exec"
       config {
         command = "%(python)s"
-        args    = ["-c", "import signal, time; signal.signal(signal.SIGHUP, lambda *a: open('local/hups', 'a').write('hup\\\\n')); time.sleep(3600)"]
+        args    = ["-c", "%(watcher)s"]
       }
       template {
         data        = <<EOT
-{{ range services }}{{ if .Tags | contains "metrics" }}{{ range service .Name }}- {{ .Name }} {{ .Address }}:{{ .Port }} path={{ index .ServiceMeta "metrics_path" }}
+{{ range services }}{{ if .Tags | contains "metrics" }}{{ range service .Name -}}
+- {{ .Name }} {{ .Address }}:{{ .Port }} path={{ index .ServiceMeta "metrics_path" }}
 {{ end }}{{ end }}{{ end }}
 EOT
         destination = "local/targets.yml"
@@ -547,7 +548,9 @@ EOT
 def test_templates_that_query_consul_are_rendered_again_when_the_catalog_changes(stack):
     """consul-template's watch: Prometheus' file_sd targets (the monitoring role) follow the catalog
     while the task runs; noop only writes the file, signal also signals the task."""
-    job_id = stack.run_job(WATCH_JOB % {"python": sys.executable})
+    watcher = ("import signal, time; "
+               "signal.signal(signal.SIGHUP, lambda *a: open('local/hups', 'a').write('hup\\\\n')); time.sleep(3600)")
+    job_id = stack.run_job(WATCH_JOB % {"python": sys.executable, "watcher": watcher})
     alloc = _wait(lambda: [a for a in stack.allocs(job_id) if a["ClientStatus"] == "running"], what="running")[0]
     local = Path(stack.nomad_data, "alloc", alloc["ID"], "watcher", "local")
     targets, probe, hups = local / "targets.yml", local / "probe", local / "hups"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -117,6 +118,110 @@ def test_prometheus_job_carries_the_target_templates(rendered):
         assert spec["EmbeddedTmpl"] == open(rendered["targets_" + name]).read()
         assert spec["ChangeMode"] == "noop"  # Prometheus watches its file_sd files
         assert (spec["LeftDelim"], spec["RightDelim"]) == ("[[%", "%]]")
+
+
+def test_every_discovery_block_relabels(rendered):
+    """Targets are named after their Consul service and node, and Consul's own scrape goes to its HTTP port."""
+    config = yaml.safe_load(open(rendered["prometheus"]).read())
+    for holder in config["alerting"]["alertmanagers"] + config["scrape_configs"]:
+        assert holder.get("relabel_configs"), "every discovery block keeps its relabelling"
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    assert {"source_labels": ["__meta_consul_service"], "target_label": "job"} in jobs["consul-services"][
+        "relabel_configs"]
+    assert jobs["consul"]["relabel_configs"][0]["replacement"] == "${1}:8500"
+    assert jobs["nomad"]["params"] == {"format": ["prometheus"]}
+
+
+@pytest.mark.parametrize("variant", ["rendered", "rendered_notify"])
+def test_amtool_check_config(request, tools, tmp_path, variant):
+    files = request.getfixturevalue(variant)
+    text = open(files["alertmanager"]).read().replace("/secrets/smtp_password", str(tmp_path / "smtp_password"))
+    (tmp_path / "smtp_password").write_text("secret\n")
+    (tmp_path / "alertmanager.yml").write_text(text)
+    proc = run([tools["amtool"], "check-config", str(tmp_path / "alertmanager.yml")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS" in proc.stdout
+    config = yaml.safe_load(text)
+    receivers = {r["name"]: r for r in config["receivers"]}
+    if variant == "rendered":
+        # no receiver configured: the UI only
+        assert config["route"]["receiver"] == "ui-only" and list(receivers) == ["ui-only"]
+        assert "global" not in config
+    else:
+        assert config["route"]["receiver"] == "owner"
+        assert receivers["owner"]["email_configs"] == [{"to": "owner@example.org", "send_resolved": True}]
+        assert receivers["owner"]["webhook_configs"][0]["url"] == "https://ntfy.example.org/homelab"
+        assert config["global"]["smtp_auth_password_file"] == str(tmp_path / "smtp_password")
+        # the password itself is read from a file rendered from Vault, never written in the config
+        assert "smtp_auth_password:" not in open(files["alertmanager"]).read()
+
+
+def test_amtool_routes(tools, rendered_notify, tmp_path):
+    """A pool alert goes to the owner, grouped by alert, instance and pool."""
+    text = open(rendered_notify["alertmanager"]).read().replace("/secrets/smtp_password", str(tmp_path / "pw"))
+    (tmp_path / "pw").write_text("x\n")
+    (tmp_path / "am.yml").write_text(text)
+    proc = run([tools["amtool"], "config", "routes", "test", "--config.file", str(tmp_path / "am.yml"),
+                "alertname=ZfsPoolDegraded", "pool=tank"])
+    assert proc.returncode == 0 and proc.stdout.strip() == "owner", proc.stdout + proc.stderr
+
+
+def _rules_test(tmp_path, rendered, name):
+    # Text, not a YAML round trip: PyYAML reads series values such as 0x900 as hex numbers.
+    text = open(os.path.join(HERE, name)).read()
+    assert "\nevaluation_interval:" in text
+    (tmp_path / "rules.yml").write_text(open(rendered["rules"]).read())
+    path = tmp_path / name
+    path.write_text(text.replace("\nevaluation_interval:", "\nrule_files: [%s]\nevaluation_interval:"
+                                 % json.dumps(str(tmp_path / "rules.yml")), 1))
+    return path
+
+
+@pytest.mark.parametrize("name", ["rules_test.yml", "rules_test_long.yml"])
+def test_promtool_test_rules(tools, rendered, tmp_path, name):
+    path = _rules_test(tmp_path, rendered, name)
+    proc = run([tools["promtool"], "test", "rules", str(path)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_promtool_test_rules_can_fail(tools, rendered, tmp_path):
+    """The unit tests are not vacuous: with a lower capacity threshold the 'not firing' case fails."""
+    path = _rules_test(tmp_path, rendered, "rules_test.yml")
+    (tmp_path / "rules.yml").write_text(open(rendered["rules"]).read().replace(
+        "homelab_zfs_pool_capacity_ratio > 0.8", "homelab_zfs_pool_capacity_ratio > 0.7"))
+    proc = run([tools["promtool"], "test", "rules", str(path)])
+    assert proc.returncode != 0 and "ZfsPoolAlmostFull" in proc.stdout + proc.stderr
+
+
+def test_every_alert_is_tested_both_ways_and_documented(rendered):
+    alerts = {name for name, _expr in rule_expressions(open(rendered["rules"]).read())}
+    firing, quiet = set(), set()
+    for name in ("rules_test.yml", "rules_test_long.yml"):
+        for group in yaml.safe_load(open(os.path.join(HERE, name)).read())["tests"]:
+            for case in group["alert_rule_test"]:
+                (firing if case["exp_alerts"] else quiet).add(case["alertname"])
+    assert alerts - firing == set(), "alerts without a firing test"
+    assert alerts - quiet == set(), "alerts without a not-firing test"
+    doc = open(os.path.join(REPO, "docs", "monitoring.md")).read().split("\n## Alerts\n", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `(\w+)` \|", doc, re.M))
+    assert documented == alerts, "docs/monitoring.md's alert table differs from the rules"
+
+
+def test_every_expression_parses(tools, rendered, tmp_path):
+    """Each dashboard query and rule expression, as a recording rule promtool parses."""
+    exprs = [expr for _n, expr in rule_expressions(open(rendered["rules"]).read())]
+    for dashboard in load_dashboards().values():
+        exprs += [substitute(expr) for _where, expr in dashboard_queries(dashboard)]
+    rules = {"groups": [{"name": "parse", "rules": [{"record": "check:expr_%d" % i, "expr": e}
+                                                    for i, e in enumerate(exprs)]}]}
+    (tmp_path / "exprs.yml").write_text(yaml.safe_dump(rules))
+    proc = run([tools["promtool"], "check", "rules", str(tmp_path / "exprs.yml")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS: %d rules found" % len(exprs) in proc.stdout
+    # and a broken one is caught
+    (tmp_path / "bad.yml").write_text(yaml.safe_dump(
+        {"groups": [{"name": "bad", "rules": [{"record": "x", "expr": "sum(rate(x[5m])"}]}]}))
+    assert run([tools["promtool"], "check", "rules", str(tmp_path / "bad.yml")]).returncode != 0
 
 
 def test_metric_name_extraction():

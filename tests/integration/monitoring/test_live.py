@@ -109,8 +109,8 @@ def test_dashboards_and_alerts_on_real_exporters(tools, tmp_path):
         register(consul, "traefik", ports["traefik"])
 
         # the role rendered for this Consul, scraping every second
-        files = render(str(tmp_path / "rendered"), monitoring_consul_http_port=ports["consul"], monitoring_scrape_interval="1s",
-                       monitoring_evaluation_interval="1s")
+        files = render(str(tmp_path / "rendered"), monitoring_consul_http_port=ports["consul"],
+                       monitoring_scrape_interval="1s", monitoring_evaluation_interval="1s")
         (tmp_path / "consul_token").write_text("anonymous\n")
         rules = copy_rules(files, str(tmp_path / "rules"))
 
