@@ -73,15 +73,19 @@ docker exec "$name" sh -c '
 echo "log in:    ssh -i $keyfile owner@$ip"
 
 # Each service at its URL, asked through Traefik on the box (Host header, HTTPS;
-# Traefik serves its self-signed default certificate: no ACME in the demo).
+# Traefik serves its self-signed default certificate: no ACME in the demo). The
+# demo's agents, and so Traefik's ports, are on the box's loopback: the question
+# is asked on the box.
 domain=home.example.test
 echo
-echo "=== services through Traefik on $ip (add '$ip <name>' to /etc/hosts to browse them)"
+echo "=== services through Traefik on the box (browse them through an SSH tunnel, see below)"
 while read -r sub what; do
-  code="$(curl -sk -o "$demo/answer" -w '%{http_code}' --max-time 10 \
-    --resolve "$sub.$domain:443:$ip" "https://$sub.$domain/" || true)"
+  answer="$(docker exec "$name" curl -sk -o /tmp/demo-answer -w '%{http_code} ' --max-time 10 \
+    --resolve "$sub.$domain:443:127.0.0.1" "https://$sub.$domain/" 2>/dev/null || true)"
+  answer="$answer$(docker exec "$name" sh -c 'head -1 /tmp/demo-answer 2>/dev/null; rm -f /tmp/demo-answer' || true)"
+  code="${answer%% *}"
   case "$code" in
-    200) say="answers ($(head -1 "$demo/answer" | cut -c1-60))" ;;
+    200) body="${answer#* }"; say="answers (${body:0:60})" ;;
     401) say="answers: 401, behind Traefik's basic auth (the dashboard's users)" ;;
     *) say="does NOT answer (HTTP ${code:-none})" ;;
   esac
@@ -96,7 +100,10 @@ prometheus Prometheus (real, Debian's package)
 alertmanager Alertmanager (real, Debian's package)
 traefik Traefik's dashboard (real Traefik)
 EOF
-rm -f "$demo/answer"
+echo
+echo "Browse them: ssh -i $keyfile -L 8443:127.0.0.1:443 owner@$ip, add"
+echo "'127.0.0.1 photos.$domain cloud.$domain ...' to /etc/hosts, open https://photos.$domain:8443/"
+echo "and accept the self-signed certificate."
 echo
 echo "What is real and what is not in this demo:"
 echo "  real:        Consul 1.8.7, Traefik (a Nomad docker task), Prometheus, Alertmanager, cAdvisor,"

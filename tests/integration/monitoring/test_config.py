@@ -54,7 +54,7 @@ CATALOG = {
 
 
 def fake_service(query):
-    tag, _, name = query.rpartition(".")
+    tag, _sep, name = query.rpartition(".")
     entry = CATALOG.get(name)
     if not entry or (tag and tag not in entry["tags"]):
         return []

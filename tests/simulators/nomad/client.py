@@ -1029,7 +1029,7 @@ def consul_service_reader(consul_addr: str, token: str | None = None) -> Callabl
     headers = {"X-Consul-Token": token} if token else {}
 
     def read(query: str) -> list[dict]:
-        tag, _, name = query.rpartition(".")
+        tag, _sep, name = query.rpartition(".")
         url = "%s/v1/health/service/%s?passing=true" % (consul_addr.rstrip("/"), urllib.parse.quote(name))
         if tag:
             url += "&tag=%s" % urllib.parse.quote(tag)
