@@ -475,17 +475,15 @@ class Runner:
                 return
             if key not in self.containers and key not in self.procs:
                 continue  # not started yet, or between restarts
-            for spec, dest, last in list(watched):
+            for i, (spec, dest, last) in enumerate(watched):
                 try:
                     text = self._render_template(spec, env, token, dest)
                 except (tmpl.TemplateError, tmpl.SecretError, OSError, ValueError):
                     continue  # consul-template keeps the last rendering and retries
                 if text == last:
                     continue
-                with open(dest, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-                _owner(dest, spec)
-                watched[watched.index((spec, dest, last))] = (spec, dest, text)
+                _write_template(dest, text, spec)
+                watched[i] = (spec, dest, text)
                 mode = spec.get("ChangeMode") or "restart"
                 if mode == "signal":
                     sig = spec.get("ChangeSignal") or "SIGHUP"
@@ -493,11 +491,9 @@ class Runner:
                     event = _event("Signaling", "Template re-rendered", TaskSignal=sig,
                                    TaskSignalReason="Template re-rendered")
                     self._update(alloc_id, name, Events=[event])
-                elif mode == "restart":
-                    container = self.containers.get(key)
-                    if container:
-                        subprocess.run(["docker", "restart", "-t", "5", container], capture_output=True, timeout=120,
-                                       check=False)
+                elif mode == "restart" and self.containers.get(key):  # raw_exec: not simulated (README)
+                    subprocess.run(["docker", "restart", "-t", "5", self.containers[key]], capture_output=True,
+                                   timeout=120, check=False)
                     self._update(alloc_id, name, Events=[_event("Restart Signaled", "Template with change_mode "
                                                                 "restart re-rendered")])
 
@@ -547,11 +543,7 @@ class Runner:
                 message = "Template failed: %s" % exc
                 self._fail(alloc_id, name, [_event("Killing", message, fails=True, KillReason=message)])
                 return False
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            with open(dest, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.chmod(dest, int(str(spec.get("Perms") or "0644"), 8))
-            _owner(dest, spec)
+            _write_template(dest, text, spec)
             if spec.get("Envvars"):
                 env.update(tmpl.parse_env_file(text))
             elif self.config.consul_addr and tmpl.uses_consul(spec.get("EmbeddedTmpl") or "", spec.get("LeftDelim"),
@@ -1055,8 +1047,12 @@ def consul_services_reader(consul_addr: str, token: str | None = None) -> Callab
     return read
 
 
-def _owner(path: str, spec: dict) -> None:
-    """A template's ``uid``/``gid`` (-1 or none: left as the agent wrote it)."""
+def _write_template(path: str, text: str, spec: dict) -> None:
+    """A rendered template on disk with its ``perms`` and ``uid``/``gid`` (-1 or none: the agent's)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, int(str(spec.get("Perms") or "0644"), 8))
     uid, gid = spec.get("Uid"), spec.get("Gid")
     uid = -1 if uid is None else int(uid)
     gid = -1 if gid is None else int(gid)

@@ -62,12 +62,12 @@ def _tokens(text: str, left: str = "{{", right: str = "}}") -> list[tuple[str, s
     return out
 
 
-def _string_arg(expr: str, func: str) -> str | None:
-    match = re.fullmatch(r'%s\s+"((?:[^"\\]|\\.)*)"' % func, expr)
-    return match.group(1) if match else None
-
-
 _STRING = r'"((?:[^"\\]|\\.)*)"'
+
+
+def _string_arg(expr: str, func: str) -> str | None:
+    match = re.fullmatch(r"%s\s+" % func + _STRING, expr)
+    return match.group(1) if match else None
 
 
 def _field(dot: Any, expr: str) -> Any:
