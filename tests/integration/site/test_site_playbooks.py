@@ -128,9 +128,9 @@ def test_example_site_syntax_and_tasks(example):
         ("homelab", "HashiCorp layer - Consul"),
         ("vault_servers", "HashiCorp layer - Vault"),
         ("nomad_servers:nomad_clients", "HashiCorp layer - Nomad"),
-        ("nomad_servers[0]", "Platform jobs layer"),
-        ("nomad_servers[0]", "Apps layer"),
-        ("nomad_servers[0]", "Platform jobs layer - backups (after the apps, whose data they back up)"),
+        ("nomad_clients[0]", "Platform jobs layer"),
+        ("nomad_clients[0]", "Apps layer"),
+        ("nomad_clients[0]", "Platform jobs layer - backups (after the apps, whose data they back up)"),
     ]
     for role in ("base", "docker", "zfs", "dnscrypt_proxy", "host_metrics", "consul", "vault", "nomad", "traefik",
                  "monitoring", "backup", "transmission", "nextcloud", "photoprism", "plex"):
