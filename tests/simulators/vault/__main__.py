@@ -71,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
             os.makedirs(cfg.data_dir, exist_ok=True)
         app = VaultApp(data_dir=cfg.data_dir) if cfg.data_dir else VaultApp()
         app.storage_type = cfg.storage_type  # what `vault status` reports
+        if cfg.storage_type == "raft" and cfg.data_dir:
+            from .ha import HANode
+
+            app.ha = HANode(app, cfg.data_dir, cfg.node_id, cfg.api_addr, cfg.cluster_addr, cfg.retry_join)
     if not (host.startswith("127.") or host in ("localhost", "::1")):
         print("the simulator listens on loopback only, not %s" % host, file=sys.stderr)
         return 1
