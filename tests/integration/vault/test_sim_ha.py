@@ -11,8 +11,6 @@ standby, the active node down and back.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import os
 import signal
 import socket
@@ -23,10 +21,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from tests.simulators.vault.testcerts import write_pki
 
 from .conftest import REAL_VAULT
 
@@ -36,36 +32,6 @@ NO_ACTIVE = "local node not active but active cluster node not found"
 
 pytestmark = [pytest.mark.simulator_only,
               pytest.mark.skipif(REAL_VAULT, reason="starts its own simulated cluster")]
-
-
-def _write_pki(tmp: Path) -> tuple[Path, Path, Path]:
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vault-ha test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-          .not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    sans = [x509.DNSName("localhost")] + [x509.IPAddress(ipaddress.ip_address(h)) for h in HOSTS]
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vault")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    ca_file, cert_file, key_file = tmp / "ca.pem", tmp / "vault.pem", tmp / "vault-key.pem"
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return ca_file, cert_file, key_file
 
 
 def _free_port() -> int:
@@ -87,7 +53,7 @@ def _free_port() -> int:
 class Cluster:
     def __init__(self, tmp: Path):
         self.tmp = tmp
-        self.ca, cert, key = _write_pki(tmp)
+        self.ca, cert, key = write_pki(tmp, HOSTS)
         self.port = _free_port()
         self.procs: dict[int, subprocess.Popen] = {}
         self.configs = []

@@ -25,6 +25,7 @@ and ``/v1/sys/sim/raft/answer`` on the leader), standing in for Vault's
 from __future__ import annotations
 
 import base64
+import binascii
 import http.client
 import json
 import os
@@ -279,8 +280,7 @@ class HANode:
             out["cluster_id"] = self.member.get("cluster_id")
         return out
 
-    def _local(self, path: str, method: str, req: Request) -> Response:
-        app = self.app
+    def _local(self, path: str, method: str, req: Request) -> Response | None:
         if path == "sys/seal-status":
             if method != "GET":
                 raise _err(405, "unsupported operation")
@@ -363,8 +363,6 @@ class HANode:
         return Response(status, body)
 
     def _unseal(self, req: Request) -> Response:
-        import binascii
-
         app = self.app
         body = req.json() or {}
         info = self.member or self.pending
