@@ -12,6 +12,7 @@ standby, the active node down and back.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -186,6 +187,16 @@ def test_three_server_raft_cluster(cluster):
         assert (other["ha_enabled"], other["is_self"]) == (True, False)
         assert other["leader_address"] == leader["leader_address"]
         assert other["leader_cluster_address"] == "https://127.0.0.2:%d" % (c.port + 1)
+
+    # `vault status` (the simulator's CLI) shows the HA rows.
+    for node, mode in ((1, "active"), (3, "standby")):
+        out = subprocess.run([sys.executable, "-m", "tests.simulators.vault", "status",
+                              "-address=https://%s:%d" % (HOSTS[node - 1], c.port), "-ca-cert=%s" % c.ca],
+                             cwd=REPO, capture_output=True, text=True, timeout=30, check=False)
+        assert out.returncode == 0, out.stderr
+        rows = dict(re.match(r"^(.+?)\s{2,}(.*)$", line).groups() for line in out.stdout.splitlines()[2:])
+        assert (rows["HA Enabled"], rows["HA Mode"]) == ("true", mode), out.stdout
+    assert "Active Node Address" in out.stdout and "https://127.0.0.2:%d" % c.port in out.stdout
 
     # Raft configuration (token needed): three voters, node1 the leader.
     assert c.api(1, "GET", "sys/storage/raft/configuration").status_code == 403
