@@ -99,8 +99,9 @@ class Leader:
     def request(self, method: str, target: str, body: bytes = b"", headers: dict[str, str] | None = None,
                 timeout: float = 10.0) -> tuple[int, bytes, dict[str, str]]:
         """One HTTP exchange; raises OSError when the leader cannot be reached."""
-        contexts = [self.context] if not self.https or self.context is self.fallback else [self.context,
-                                                                                            self.fallback]
+        contexts = [self.context]
+        if self.https and self.context is not self.fallback:
+            contexts.append(self.fallback)  # the system trust store, when leader_ca_cert_file cannot verify
         last: Exception | None = None
         for context in contexts:
             conn = self._connect(context, timeout)
