@@ -221,3 +221,13 @@ def test_join_verifies_the_leader_with_its_ca_or_the_system_store(tmp_path, monk
     finally:
         active.server.stop()
         joiner.server.stop()
+
+
+def test_a_non_loopback_listener_needs_the_explicit_opt_in(tmp_path, monkeypatch, capsys):
+    from tests.simulators.vault.__main__ import ALLOW_NON_LOOPBACK, main
+
+    monkeypatch.delenv(ALLOW_NON_LOOPBACK, raising=False)
+    path = _write(tmp_path, BASE.replace('address = "127.0.0.1:8200"', 'address = "0.0.0.0:8200"')
+                  + 'storage "raft" {\n path = "%s"\n}\n' % tmp_path)
+    assert main(["server", "-config=%s" % path]) == 1
+    assert "loopback only, not 0.0.0.0 (set VAULT_SIM_ALLOW_NON_LOOPBACK=1" in capsys.readouterr().err
