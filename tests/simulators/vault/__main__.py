@@ -19,6 +19,10 @@ from ..base import SimServer
 from . import config as vault_config
 from .app import VERSION, VaultApp
 
+# Opt-in for a listener on a non-loopback address: servers of a cluster in containers reach each other
+# over the containers' network (the project's network rule allows containers a test made).
+ALLOW_NON_LOOPBACK = "VAULT_SIM_ALLOW_NON_LOOPBACK"
+
 
 def load_config(path: str) -> tuple[str, str]:
     """Return (data_dir, listen address) from a Vault server config file (kept for callers)."""
@@ -71,8 +75,13 @@ def main(argv: list[str] | None = None) -> int:
             os.makedirs(cfg.data_dir, exist_ok=True)
         app = VaultApp(data_dir=cfg.data_dir) if cfg.data_dir else VaultApp()
         app.storage_type = cfg.storage_type  # what `vault status` reports
-    if not (host.startswith("127.") or host in ("localhost", "::1")):
-        print("the simulator listens on loopback only, not %s" % host, file=sys.stderr)
+        if cfg.storage_type == "raft" and cfg.data_dir:
+            from .ha import HANode
+
+            app.ha = HANode(app, cfg.data_dir, cfg.node_id, cfg.api_addr, cfg.cluster_addr, cfg.retry_join)
+    if not (host.startswith("127.") or host in ("localhost", "::1")) and os.environ.get(ALLOW_NON_LOOPBACK) != "1":
+        print("the simulator listens on loopback only, not %s (set %s=1 only inside a container or VM a test "
+              "made, e.g. a molecule cluster)" % (host, ALLOW_NON_LOOPBACK), file=sys.stderr)
         return 1
     server = SimServer(app, host=host, port=port, log_path=args.log_requests or None, ssl_context=ssl_context)
     print("==> Vault server configuration (simulator):", flush=True)

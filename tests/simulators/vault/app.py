@@ -112,6 +112,9 @@ def _as_int(value: Any, field: str) -> int:
 class VaultApp(App):
     """The simulated Vault server (one per SimServer)."""
 
+    version = VERSION
+    build_date = BUILD_DATE
+
     def __init__(self, data_dir: str | None = None, dev: bool = False, dev_root_token: str | None = None):
         super().__init__()
         self.data_dir = data_dir
@@ -126,6 +129,7 @@ class VaultApp(App):
         self.faults: list[dict[str, Any]] = []
         self.dev_unseal_key: str | None = None
         self.dev_root_token: str | None = None
+        self.ha: Any = None  # an ha.HANode for raft storage started from a config file (see ha.py)
         self._load()
         if dev:
             self._dev_init(dev_root_token)
@@ -388,19 +392,37 @@ class VaultApp(App):
                 return Response(fault["status"], {"errors": fault["errors"]})
         return None
 
+    @staticmethod
+    def _path_method(req: Request) -> tuple[str, str]:
+        path = req.params["path"]
+        while "//" in path:
+            path = path.replace("//", "/")
+        method = req.method
+        if method == "GET" and req.query.get("list", "").lower() == "true":
+            method = "LIST"
+        if method == "PUT":
+            method = "POST"
+        return path, method
+
     def handle(self, req: Request) -> Response:
+        if self.ha is not None:
+            path, method = self._path_method(req)
+            if path.startswith("sys/sim/raft/"):  # the join challenge, served by the node with the data
+                with self.lock:
+                    return self.ha.serve_leader(path, req)
+            if self.ha.remote:  # a joiner or standby: answers locally or forwards (outside the lock)
+                with self.lock:
+                    fault = self._take_fault(req)
+                if fault:
+                    return fault
+                response = self.ha.handle(req, path, method)
+                if response is not None:
+                    return response
         with self.lock:
             fault = self._take_fault(req)
             if fault:
                 return fault
-            path = req.params["path"]
-            while "//" in path:
-                path = path.replace("//", "/")
-            method = req.method
-            if method == "GET" and req.query.get("list", "").lower() == "true":
-                method = "LIST"
-            if method == "PUT":
-                method = "POST"
+            path, method = self._path_method(req)
             unauth = path.rstrip("/") in _UNAUTHENTICATED
             if unauth:
                 return self._sys_unauthenticated(path.rstrip("/"), method, req)
@@ -534,6 +556,8 @@ class VaultApp(App):
         if path == "sys/leader":
             if self.sealed:
                 raise _err(503, "Vault is sealed")
+            if self.ha is not None and self.ha.ha_enabled:
+                return Response(200, self.ha.leader_status_active())
             return Response(200, {"ha_enabled": False, "is_self": False, "active_time": "0001-01-01T00:00:00Z",
                                   "leader_address": "", "leader_cluster_address": "",
                                   "performance_standby": False, "performance_standby_last_remote_wal": 0})
@@ -700,6 +724,11 @@ class VaultApp(App):
         assert self.core is not None
         if path in ("sys/storage/raft/snapshot", "sys/storage/raft/snapshot-force"):
             return self._raft_snapshot(path.endswith("-force"), method, req)
+        if path == "sys/storage/raft/configuration" and self.ha is not None:
+            if method != "GET":
+                raise _err(405, "unsupported operation")
+            data = self.ha.raft_configuration()
+            return Response(200, self._envelope(data))
         if path == "sys/seal":
             if method != "POST":
                 raise _err(405, "unsupported operation")

@@ -72,7 +72,7 @@ def _table(rows: list[tuple[str, str]]) -> str:
     return "\n".join(lines + ["%s    %s" % (k.ljust(width), v) for k, v in rows])
 
 
-def _print_seal_status(ctx: _Ctx, seal: dict) -> None:
+def _print_seal_status(ctx: _Ctx, seal: dict, leader: dict | None = None) -> None:
     if ctx.format == "json":
         print(json.dumps(seal, indent=2))
         return
@@ -86,7 +86,15 @@ def _print_seal_status(ctx: _Ctx, seal: dict) -> None:
              ("Storage Type", seal.get("storage_type", ""))]
     if not seal["sealed"]:
         rows += [("Cluster Name", seal.get("cluster_name", "")), ("Cluster ID", seal.get("cluster_id", ""))]
-    rows.append(("HA Enabled", "false"))
+    if leader and leader.get("ha_enabled"):
+        rows += [("HA Enabled", "true"), ("HA Cluster", leader.get("leader_cluster_address") or "n/a"),
+                 ("HA Mode", "active" if leader.get("is_self") else "standby")]
+        if leader.get("is_self"):
+            rows.append(("Active Since", leader.get("active_time", "")))
+        else:
+            rows.append(("Active Node Address", leader.get("leader_address") or "<none>"))
+    else:
+        rows.append(("HA Enabled", "false"))
     print(_table(rows))
 
 
@@ -94,7 +102,11 @@ def status(ctx: _Ctx) -> int:
     code, seal = ctx.call("GET", "sys/seal-status")
     if code != 200:
         return _api_error(ctx, "checking seal status", "GET", "sys/seal-status", code, seal)
-    _print_seal_status(ctx, seal)
+    leader = None
+    if not seal["sealed"] and ctx.format != "json":
+        code, body = ctx.call("GET", "sys/leader")
+        leader = body if code == 200 and isinstance(body, dict) else None
+    _print_seal_status(ctx, seal, leader)
     return 2 if seal["sealed"] else 0
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..agentconfig import Block, ConfigError, load
 
@@ -68,6 +68,11 @@ class ServerConfig:
     ssl_context: ssl.SSLContext | None
     api_addr: str | None
     warnings: list[str]
+    # raft only: the node's id (None: generated and kept in the data dir, as Vault does), the
+    # cluster address and the retry_join blocks ({"leader_api_addr", "leader_ca_cert_file", ...}).
+    node_id: str | None = None
+    cluster_addr: str | None = None
+    retry_join: list[dict] = field(default_factory=list)
 
 
 def read(path: str) -> ServerConfig:
@@ -105,6 +110,7 @@ def read(path: str) -> ServerConfig:
         raise ConfigError("Error initializing storage of type %s: 'path' must be set" % kind)
     if kind == "raft" and not tree.get("cluster_addr"):
         raise ConfigError("Cluster address must be set when using raft storage")
+    retry_join = _retry_join(storage.get("retry_join") or [], path, warnings) if kind == "raft" else []
     listeners = tree.get("listener") or []
     if not listeners:
         raise ConfigError("Error loading configuration from %s: at least one listener is required" % path)
@@ -130,4 +136,31 @@ def read(path: str) -> ServerConfig:
             context.load_verify_locations(listener["tls_client_ca_file"])
             context.verify_mode = ssl.CERT_REQUIRED
     return ServerConfig(kind, data_dir, listener.get("address", "127.0.0.1:8200"), context,
-                        tree.get("api_addr"), warnings)
+                        tree.get("api_addr"), warnings, node_id=storage.get("node_id") if kind == "raft" else None,
+                        cluster_addr=tree.get("cluster_addr"), retry_join=retry_join)
+
+
+_RETRY_JOIN_KEYS = {"leader_api_addr", "auto_join", "auto_join_scheme", "auto_join_port", "leader_tls_servername",
+                    "leader_ca_cert_file", "leader_client_cert_file", "leader_client_key_file", "leader_ca_cert",
+                    "leader_client_cert", "leader_client_key"}
+
+
+def _retry_join(blocks: list, path: str, warnings: list[str]) -> list[dict]:
+    """The retry_join blocks the simulator can follow: each needs ``leader_api_addr`` (``auto_join``, cloud
+    discovery, is a real setting it cannot serve: refused); unknown keys only warn, as in Vault."""
+    out = []
+    for block in blocks:
+        if not isinstance(block, dict):
+            raise ConfigError("Error loading configuration from %s: retry_join must be a block" % path)
+        for key in block:
+            if key not in _RETRY_JOIN_KEYS:
+                warnings.append("WARNING: unknown or unsupported field retry_join.%s found in configuration at %s"
+                                % (key, path))
+        if block.get("auto_join"):
+            raise ConfigError("retry_join: auto_join (cloud auto-join) is a real Vault setting the simulator does "
+                              "not serve (use leader_api_addr)")
+        if not block.get("leader_api_addr"):
+            raise ConfigError("failed to parse retry_join config: retry_join requires either leader_api_addr or "
+                              "auto_join")
+        out.append(dict(block))
+    return out
