@@ -1,0 +1,315 @@
+"""The Nomad simulator as a cluster: 3 server agents and 1 client-only agent as processes on
+127.0.0.2-.5 (one free port each, the same for all), ACLs on, driven only by agent HCL as the nomad
+role renders it (bind_addr, advertise, ports.http, server_join/retry_join, client meta, host_volumes_dir).
+
+Asserts that a raw_exec job is placed on the client's node and runs there for real, that its
+deployment becomes healthy through a follower, that every server shows the same allocations,
+that stopping the job ends the process, that followers forward to the fixed leader (the lowest
+address) and say ``No cluster leader`` while it is down and that its state is back after a
+restart, that every server serves the leader's JWKS and that identities the client gets signed
+verify with it, and that a host volume registered through the client's API lands on its node.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.net import http
+from tests.support.process import Proc, wait
+
+REPO = Path(__file__).resolve().parents[3]
+SERVERS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+CLIENT = "127.0.0.5"
+
+SERVER_HCL = """
+name      = "{name}"
+data_dir  = "{data}"
+bind_addr = "{addr}"
+advertise {{
+  http = "{addr}"
+  rpc  = "{addr}"
+  serf = "{addr}"
+}}
+ports {{
+  http = {port}
+}}
+acl {{
+  enabled = true
+}}
+server {{
+  enabled          = true
+  bootstrap_expect = 3
+  server_join {{
+    retry_join = {servers}
+  }}
+}}
+"""
+
+CLIENT_HCL = """
+name      = "{name}"
+data_dir  = "{data}"
+bind_addr = "{addr}"
+advertise {{
+  http = "{addr}"
+  rpc  = "{addr}"
+  serf = "{addr}"
+}}
+ports {{
+  http = {port}
+}}
+acl {{
+  enabled = true
+}}
+server {{
+  enabled = false
+}}
+client {{
+  enabled          = true
+  host_volumes_dir = "{data}/host_volumes"
+  server_join {{
+    retry_join = {servers}
+  }}
+  meta {{
+    role = "apps"
+  }}
+}}
+plugin "raw_exec" {{
+  config {{
+    enabled = true
+  }}
+}}
+"""
+
+TASK_SCRIPT = """#!/bin/sh
+echo $$ > "$1"
+exec sleep 300
+"""
+
+
+def _port() -> int:
+    """A port free on all four loopback addresses."""
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        try:
+            for addr in (*SERVERS, CLIENT):
+                with socket.socket() as probe:
+                    probe.bind((addr, port))
+        except OSError:
+            continue
+        return port
+    raise AssertionError("no port free on 127.0.0.2-.5")
+
+
+class Cluster:
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.port = _port()
+        self.procs: dict[str, Proc] = {}
+        self.token = ""
+        self.configs: dict[str, Path] = {}
+        for i, addr in enumerate(SERVERS, 1):
+            self._config("server-%d" % i, addr, SERVER_HCL)
+        self._config("client-1", CLIENT, CLIENT_HCL)
+
+    def _config(self, name: str, addr: str, template: str) -> None:
+        data = self.tmp / name
+        data.mkdir()
+        path = self.tmp / ("%s.hcl" % name)
+        path.write_text(template.format(name=name, data=data, addr=addr, port=self.port,
+                                        servers=json.dumps(list(SERVERS))))
+        self.configs[addr] = path
+
+    def url(self, addr: str) -> str:
+        return "http://%s:%d" % (addr, self.port)
+
+    def start(self, addr: str) -> None:
+        log = self.tmp / ("%s.log" % addr)
+        self.procs[addr] = Proc([sys.executable, "-m", "tests.simulators.nomad", "agent", "-config",
+                                 self.configs[addr]], log, cwd=str(REPO))
+        self.procs[addr].wait_http(self.url(addr) + "/v1/agent/health", timeout=30)
+
+    def stop(self, addr: str) -> None:
+        self.procs.pop(addr).stop()
+
+    def api(self, addr: str, method: str, path: str, body=None):
+        return http(method, self.url(addr) + path, body, headers={"X-Nomad-Token": self.token}, timeout=30)
+
+    def ok(self, addr: str, method: str, path: str, body=None):
+        status, answer = self.api(addr, method, path, body)
+        assert status == 200, (method, path, status, answer)
+        return answer
+
+    def register(self, addr: str, hcl: str) -> dict:
+        job = self.ok(addr, "POST", "/v1/jobs/parse", {"JobHCL": hcl, "Canonicalize": True})
+        return self.ok(addr, "PUT", "/v1/jobs", {"Job": job})
+
+    def close(self) -> None:
+        for proc in self.procs.values():
+            proc.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path)
+    try:
+        for addr in (*SERVERS, CLIENT):
+            c.start(addr)
+        status, boot = http("POST", c.url(SERVERS[1]) + "/v1/acl/bootstrap")  # through a follower
+        assert status == 200, boot
+        c.token = boot["SecretID"]
+        yield c
+    finally:
+        c.close()
+
+
+def _job(name: str, script: Path, out: Path, volume: str = "") -> str:
+    vol = 'volume "data" {\n      type   = "host"\n      source = "%s"\n    }\n' % volume if volume else ""
+    return """
+job "%s" {
+  datacenters = ["dc1"]
+  group "app" {
+    %s
+    task "main" {
+      driver = "raw_exec"
+      config {
+        command = "%s"
+        args    = ["%s"]
+      }
+    }
+  }
+}
+""" % (name, vol, script, out)
+
+
+def _running(pid_file: Path) -> int:
+    if not pid_file.exists() or not pid_file.read_text().strip():
+        return 0
+    pid = int(pid_file.read_text())
+    return pid if os.path.exists("/proc/%d" % pid) else 0
+
+
+def test_a_job_runs_on_the_client_node_and_every_server_sees_it(cluster, tmp_path):
+    leader, follower, other = SERVERS
+    script = tmp_path / "task.sh"
+    script.write_text(TASK_SCRIPT)
+    script.chmod(0o755)
+
+    client_self = cluster.ok(CLIENT, "GET", "/v1/agent/self")
+    node_id = client_self["stats"]["client"]["node_id"]
+    assert client_self["config"]["Server"]["Enabled"] is False
+    nodes = wait(lambda: cluster.ok(follower, "GET", "/v1/nodes"), what="the client node registered")
+    assert [(n["ID"], n["Name"], n["Status"], n["Datacenter"]) for n in nodes] == [
+        (node_id, "client-1", "ready", "dc1")]
+    node = cluster.ok(other, "GET", "/v1/node/%s" % node_id)
+    assert node["Meta"] == {"role": "apps"} and node["Drivers"]["raw_exec"]["Healthy"] is True
+    assert node["HTTPAddr"] == "%s:%d" % (CLIENT, cluster.port)
+
+    # cluster membership, leader fixed at the lowest address
+    for addr in (*SERVERS, CLIENT):
+        assert cluster.ok(addr, "GET", "/v1/status/leader") == "%s:4647" % leader
+    assert sorted(cluster.ok(follower, "GET", "/v1/status/peers")) == ["%s:4647" % a for a in SERVERS]
+    members = cluster.ok(other, "GET", "/v1/agent/members")["Members"]
+    assert [(m["Name"], m["Addr"], m["Status"], m["Tags"]["role"]) for m in members] == [
+        ("server-%d.global" % i, a, "alive", "nomad") for i, a in enumerate(SERVERS, 1)]
+    raft = cluster.ok(follower, "GET", "/v1/operator/raft/configuration")["Servers"]
+    assert [(s["Address"], s["Leader"]) for s in raft] == [("%s:4647" % a, a == leader) for a in SERVERS]
+
+    # a job registered through the client's API runs on the client's node
+    out = tmp_path / "app.pid"
+    cluster.register(CLIENT, _job("clustered", script, out))
+    pid = wait(lambda: _running(out), timeout=30, what="the task process")
+    dep = wait(lambda: (lambda d: d if d and d["Status"] == "successful" else None)(
+        cluster.ok(follower, "GET", "/v1/job/clustered/deployment")), timeout=30, what="a healthy deployment")
+    assert dep["TaskGroups"]["app"]["HealthyAllocs"] == 1
+    views = [cluster.ok(a, "GET", "/v1/job/clustered/allocations") for a in (*SERVERS, CLIENT)]
+    assert all([(x["ID"], x["NodeID"], x["ClientStatus"]) for x in v] == [
+        (views[0][0]["ID"], node_id, "running")] for v in views), views
+    assert cluster.ok(other, "GET", "/v1/job/clustered")["Status"] == "running"
+    assert [a["ID"] for a in cluster.ok(leader, "GET", "/v1/node/%s/allocations" % node_id)] == [views[0][0]["ID"]]
+    alloc_dir = tmp_path / "client-1" / "alloc" / views[0][0]["ID"] / "main"
+    assert alloc_dir.is_dir()
+
+    # workload identities: every server serves the leader's key; the client's tasks get tokens signed with it
+    jwks = cluster.ok(leader, "GET", "/.well-known/jwks.json")
+    assert cluster.ok(follower, "GET", "/.well-known/jwks.json") == jwks
+    assert cluster.ok(CLIENT, "GET", "/.well-known/jwks.json") == jwks
+    secret = json.loads((tmp_path / "client-1" / "sim-node.json").read_text())["SecretID"]
+    status, signed = http("POST", cluster.url(follower) + "/v1/sim/identity/sign",
+                          {"AllocID": views[0][0]["ID"], "Task": "main", "Identity": {"Audience": ["vault.io"]}},
+                          headers={"X-Nomad-Token": secret})
+    assert status == 200, signed
+    import jwt as pyjwt
+
+    key = pyjwt.PyJWK(jwks["keys"][0]).key
+    claims = pyjwt.decode(signed["JWT"], key, algorithms=["RS256"], audience="vault.io")
+    assert claims["nomad_job_id"] == "clustered" and claims["nomad_task"] == "main"
+    assert http("POST", cluster.url(follower) + "/v1/sim/identity/sign", {"AllocID": views[0][0]["ID"]},
+                headers={"X-Nomad-Token": cluster.token})[0] == 403  # only the node itself
+
+    # a host volume registered through the client's API lands on its node; a job using it runs there
+    hostdir = tmp_path / "hostvol"
+    hostdir.mkdir()
+    vol = cluster.ok(CLIENT, "PUT", "/v1/volume/host/register",
+                     {"Volume": {"Name": "data", "NodeID": node_id, "HostPath": str(hostdir)}})["Volume"]
+    assert vol["NodeID"] == node_id
+    out2 = tmp_path / "vol.pid"
+    cluster.register(follower, _job("with-volume", script, out2, volume="data"))
+    wait(lambda: _running(out2), timeout=30, what="the task using the host volume")
+    assert cluster.ok(leader, "GET", "/v1/job/with-volume/allocations")[0]["NodeID"] == node_id
+    missing = cluster.register(leader, _job("no-volume", script, tmp_path / "none.pid", volume="nope"))
+    ev = cluster.ok(other, "GET", "/v1/evaluation/%s" % missing["EvalID"])
+    assert ev["FailedTGAllocs"]["app"]["ConstraintFiltered"] == {"missing compatible host volumes": 1}
+    assert cluster.ok(leader, "GET", "/v1/evaluation/%s" % ev["BlockedEval"])["Status"] == "blocked"
+
+    # stopping the job (through a follower) ends the process on the client
+    cluster.ok(other, "DELETE", "/v1/job/clustered")
+    wait(lambda: not _running(out), timeout=30, what="the task process to end")
+    wait(lambda: cluster.ok(leader, "GET", "/v1/job/clustered")["Status"] == "dead", what="the job dead")
+    final = wait(lambda: (lambda a: a if a["TaskStates"]["main"]["State"] == "dead" else None)(
+        cluster.ok(follower, "GET", "/v1/allocation/%s" % views[0][0]["ID"])), what="the task dead on the server")
+    assert final["DesiredStatus"] == "stop" and final["ClientStatus"] == "complete"
+    cluster.ok(leader, "DELETE", "/v1/job/with-volume")
+    wait(lambda: not _running(out2), timeout=30, what="the volume task to end")
+
+
+def test_followers_forward_to_the_fixed_leader_and_state_survives_it(cluster, tmp_path):
+    leader, follower, other = SERVERS
+    cluster.ok(follower, "PUT", "/v1/var/app/config", {"Items": {"greeting": "hi"}})
+    jwks = cluster.ok(leader, "GET", "/.well-known/jwks.json")
+    node_id = cluster.ok(CLIENT, "GET", "/v1/agent/self")["stats"]["client"]["node_id"]  # the client knows the token
+
+    cluster.stop(other)  # a follower down: the leader and the other follower still serve
+    assert cluster.ok(follower, "GET", "/v1/var/app/config")["Items"] == {"greeting": "hi"}
+    assert sorted(cluster.ok(leader, "GET", "/v1/status/peers")) == ["%s:4647" % a for a in (leader, follower)]
+    members = {m["Addr"]: m["Status"] for m in cluster.ok(leader, "GET", "/v1/agent/members")["Members"]}
+    assert members == {leader: "alive", follower: "alive", other: "failed"}
+
+    cluster.stop(leader)  # the leader down: no election here, the cluster has no leader
+    assert cluster.api(follower, "GET", "/v1/var/app/config") == (500, "No cluster leader")
+    assert cluster.api(follower, "GET", "/v1/status/leader") == (200, "")
+    assert cluster.api(CLIENT, "GET", "/v1/jobs")[0] == 500
+    client_self = cluster.ok(CLIENT, "GET", "/v1/agent/self")  # the client agent itself still answers
+    assert client_self["stats"]["client"]["node_id"] == node_id
+
+    cluster.start(leader)
+    cluster.start(other)
+    assert cluster.ok(other, "GET", "/v1/var/app/config")["Items"] == {"greeting": "hi"}
+    assert cluster.ok(follower, "GET", "/v1/status/leader") == "%s:4647" % leader
+    assert cluster.ok(other, "GET", "/.well-known/jwks.json") == jwks
+    status, again = http("POST", cluster.url(other) + "/v1/acl/bootstrap")
+    assert status == 400 and "ACL bootstrap already done" in again
+    nodes = wait(lambda: [n for n in cluster.ok(leader, "GET", "/v1/nodes") if n["Status"] == "ready"],
+                 what="the client node ready again")
+    assert [n["Name"] for n in nodes] == ["client-1"]
+    started = time.monotonic()
+    assert cluster.api(follower, "GET", "/v1/acl/token/self")[0] == 200
+    assert time.monotonic() - started < 10
