@@ -197,7 +197,7 @@ def _running(pid_file: Path) -> int:
     return pid if os.path.exists("/proc/%d" % pid) else 0
 
 
-def test_a_job_runs_on_the_client_node_and_every_server_sees_it(cluster, tmp_path):
+def test_a_job_runs_on_the_client_node_and_every_server_sees_it(cluster, tmp_path, run_module):
     leader, follower, other = SERVERS
     script = tmp_path / "task.sh"
     script.write_text(TASK_SCRIPT)
@@ -223,13 +223,16 @@ def test_a_job_runs_on_the_client_node_and_every_server_sees_it(cluster, tmp_pat
     raft = cluster.ok(follower, "GET", "/v1/operator/raft/configuration")["Servers"]
     assert [(s["Address"], s["Leader"]) for s in raft] == [("%s:4647" % a, a == leader) for a in SERVERS]
 
-    # a job registered through the client's API runs on the client's node
+    # the nomad_job module, through a follower, registers the job and waits for its healthy deployment;
+    # the job runs on the client's node
     out = tmp_path / "app.pid"
-    cluster.register(CLIENT, _job("clustered", script, out))
-    pid = wait(lambda: _running(out), timeout=30, what="the task process")
-    dep = wait(lambda: (lambda d: d if d and d["Status"] == "successful" else None)(
-        cluster.ok(follower, "GET", "/v1/job/clustered/deployment")), timeout=30, what="a healthy deployment")
-    assert dep["TaskGroups"]["app"]["HealthyAllocs"] == 1
+    res = run_module("nomad_job", {"address": cluster.url(follower), "token": cluster.token,
+                                   "content": _job("clustered", script, out), "wait": True, "wait_timeout": 60})
+    assert res["_rc"] == 0 and res["changed"] is True, res
+    assert res["deployment"]["Status"] == "successful"
+    assert _running(out), "the task process runs"
+    dep = cluster.ok(other, "GET", "/v1/job/clustered/deployment")
+    assert dep["Status"] == "successful" and dep["TaskGroups"]["app"]["HealthyAllocs"] == 1
     views = [cluster.ok(a, "GET", "/v1/job/clustered/allocations") for a in (*SERVERS, CLIENT)]
     assert all([(x["ID"], x["NodeID"], x["ClientStatus"]) for x in v] == [
         (views[0][0]["ID"], node_id, "running")] for v in views), views
@@ -258,9 +261,13 @@ def test_a_job_runs_on_the_client_node_and_every_server_sees_it(cluster, tmp_pat
     # a host volume registered through the client's API lands on its node; a job using it runs there
     hostdir = tmp_path / "hostvol"
     hostdir.mkdir()
-    vol = cluster.ok(CLIENT, "PUT", "/v1/volume/host/register",
-                     {"Volume": {"Name": "data", "NodeID": node_id, "HostPath": str(hostdir)}})["Volume"]
-    assert vol["NodeID"] == node_id
+    res = run_module("nomad_host_volume", {"address": cluster.url(CLIENT), "token": cluster.token,
+                                           "name": "data", "host_path": str(hostdir)})
+    assert res["_rc"] == 0 and res["changed"] is True and res["node_id"] == node_id, res
+    assert cluster.ok(leader, "GET", "/v1/volume/host/%s" % res["volume_id"])["NodeID"] == node_id
+    status, refused = cluster.api(leader, "PUT", "/v1/volume/host/register", {"Volume": {
+        "Name": "elsewhere", "NodeID": "0" * 8 + node_id[8:], "HostPath": str(hostdir)}})
+    assert status == 400 and "not found" in refused
     out2 = tmp_path / "vol.pid"
     cluster.register(follower, _job("with-volume", script, out2, volume="data"))
     wait(lambda: _running(out2), timeout=30, what="the task using the host volume")
@@ -287,6 +294,15 @@ def test_followers_forward_to_the_fixed_leader_and_state_survives_it(cluster, tm
     jwks = cluster.ok(leader, "GET", "/.well-known/jwks.json")
     node_id = cluster.ok(CLIENT, "GET", "/v1/agent/self")["stats"]["client"]["node_id"]  # the client knows the token
 
+    script = tmp_path / "task.sh"
+    script.write_text(TASK_SCRIPT)
+    script.chmod(0o755)
+    out = tmp_path / "app.pid"
+    cluster.register(follower, _job("survivor", script, out))
+    pid = wait(lambda: _running(out), timeout=30, what="the task process")
+    alloc_id = wait(lambda: [a["ID"] for a in cluster.ok(leader, "GET", "/v1/job/survivor/allocations")
+                             if a["ClientStatus"] == "running"], what="the allocation running")[0]
+
     cluster.stop(other)  # a follower down: the leader and the other follower still serve
     assert cluster.ok(follower, "GET", "/v1/var/app/config")["Items"] == {"greeting": "hi"}
     assert sorted(cluster.ok(leader, "GET", "/v1/status/peers")) == ["%s:4647" % a for a in (leader, follower)]
@@ -300,6 +316,9 @@ def test_followers_forward_to_the_fixed_leader_and_state_survives_it(cluster, tm
     client_self = cluster.ok(CLIENT, "GET", "/v1/agent/self")  # the client agent itself still answers
     assert client_self["stats"]["client"]["node_id"] == node_id
 
+    time.sleep(2)  # the client's sync finds no leader a few times: it keeps its task running
+    assert _running(out) == pid
+
     cluster.start(leader)
     cluster.start(other)
     assert cluster.ok(other, "GET", "/v1/var/app/config")["Items"] == {"greeting": "hi"}
@@ -310,6 +329,7 @@ def test_followers_forward_to_the_fixed_leader_and_state_survives_it(cluster, tm
     nodes = wait(lambda: [n for n in cluster.ok(leader, "GET", "/v1/nodes") if n["Status"] == "ready"],
                  what="the client node ready again")
     assert [n["Name"] for n in nodes] == ["client-1"]
-    started = time.monotonic()
-    assert cluster.api(follower, "GET", "/v1/acl/token/self")[0] == 200
-    assert time.monotonic() - started < 10
+    alloc = cluster.ok(other, "GET", "/v1/allocation/%s" % alloc_id)
+    assert alloc["ClientStatus"] == "running" and _running(out) == pid, "the same task, still running"
+    cluster.ok(follower, "DELETE", "/v1/job/survivor")
+    wait(lambda: not _running(out), timeout=30, what="the task process to end")
