@@ -532,8 +532,24 @@ class NomadSim(App):
                           "SchedulingEligibility": (node or {}).get("SchedulingEligibility", "eligible"),
                           "CreateIndex": node["CreateIndex"] if node else idx, "ModifyIndex": idx})
             node = self.nodes[body["ID"]] = fresh
+            node["_last_seen"] = now
+            self._unblock("node-update")
         node["_last_seen"] = now
         return Response(200, {"HeartbeatTTL": NODE_DOWN_SECONDS * 10**9 // 2, "Index": node["ModifyIndex"]})
+
+    def _unblock(self, trigger: str) -> None:
+        """A node joined or changed (or a host volume appeared on one): the blocked evaluations of the
+        client nodes' jobs are evaluated again (Nomad's blocked-evals tracker). Here the whole job is
+        evaluated again: its placed allocations are replaced too (README)."""
+        if self.runner is not None:
+            return
+        for ev in list(self.evals.values()):
+            if ev["Status"] != "blocked":
+                continue
+            ev["Status"], ev["StatusDescription"] = "complete", "unblocked by a node update"
+            job = self._get_job(ev["Namespace"], ev["JobID"])
+            if job is not None and not job.get("Stop") and job["JobModifyIndex"] == ev["JobModifyIndex"]:
+                self._evaluate(job, trigger)
 
     def _job_version(self, ns: str, job_id: str, version: int) -> dict | None:
         versions = self.jobs.get((ns, job_id)) or []
@@ -1179,6 +1195,8 @@ class NomadSim(App):
         out["CreateTime"] = existing["CreateTime"] if existing else now
         out["ModifyIndex"], out["ModifyTime"] = idx, now
         self.host_volumes[out["ID"]] = out
+        if clustered:
+            self._unblock("volume-update")
         return Response(200, {"Volume": out, "Warnings": "", "Index": idx})
 
     def volume_create(self, request: Request) -> Response:

@@ -165,3 +165,27 @@ def test_node_endpoints_match_the_description(cluster):
     allocs = requests.get(addr + "/v1/node/%s/allocations" % nodes["a"]["ID"], timeout=5).json()
     validate(allocs, "/node/{nodeId}/allocations")
     assert [a["JobID"] for a in allocs] == ["sys"]
+
+
+def test_a_new_node_or_host_volume_unblocks_what_could_not_be_placed(cluster):
+    addr, _ = cluster
+    res = _register(addr, _job("later", dcs=("dc3",)))
+    blocked = requests.get(addr + "/v1/evaluation/" + res["EvalID"], timeout=5).json()["BlockedEval"]
+    assert _placed(addr, "later") == []
+    node = _node("node-d", dc="dc3")
+    assert requests.put(addr + "/v1/sim/node/register", json=node, timeout=5).status_code == 200
+    assert _placed(addr, "later") == ["node-d"]
+    assert requests.get(addr + "/v1/evaluation/" + blocked, timeout=5).json()["Status"] == "complete"
+    assert requests.put(addr + "/v1/sim/node/register", json=node, timeout=5).status_code == 200  # a heartbeat
+    assert _placed(addr, "later") == ["node-d"], "a heartbeat places nothing again"
+
+    _register(addr, _job("needs-vol", volume="late"))
+    assert _placed(addr, "needs-vol") == []
+    resp = requests.put(addr + "/v1/volume/host/register", json={"Volume": {
+        "Name": "late", "NodeID": node["ID"], "HostPath": "/srv/late"}}, timeout=5)
+    assert resp.status_code == 200, resp.text
+    assert _placed(addr, "needs-vol") == [], "a volume on a node of another datacenter places nothing"
+    resp = requests.put(addr + "/v1/volume/host/register", json={"Volume": {
+        "Name": "late", "NodeID": _node("node-b")["ID"], "HostPath": "/srv/late"}}, timeout=5)
+    assert _placed(addr, "needs-vol") == ["node-b"]
+
