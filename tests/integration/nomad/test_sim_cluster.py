@@ -95,7 +95,7 @@ exec sleep 300
 
 def _port() -> int:
     """A port free on all four loopback addresses."""
-    for _ in range(50):
+    for _attempt in range(50):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
@@ -281,8 +281,11 @@ def test_a_job_runs_on_the_client_node_and_every_server_sees_it(cluster, tmp_pat
     cluster.ok(other, "DELETE", "/v1/job/clustered")
     wait(lambda: not _running(out), timeout=30, what="the task process to end")
     wait(lambda: cluster.ok(leader, "GET", "/v1/job/clustered")["Status"] == "dead", what="the job dead")
-    final = wait(lambda: (lambda a: a if a["TaskStates"]["main"]["State"] == "dead" else None)(
-        cluster.ok(follower, "GET", "/v1/allocation/%s" % views[0][0]["ID"])), what="the task dead on the server")
+    def task_dead():
+        alloc = cluster.ok(follower, "GET", "/v1/allocation/%s" % views[0][0]["ID"])
+        return alloc if alloc["TaskStates"]["main"]["State"] == "dead" else None
+
+    final = wait(task_dead, what="the task dead on the server")
     assert final["DesiredStatus"] == "stop" and final["ClientStatus"] == "complete"
     cluster.ok(leader, "DELETE", "/v1/job/with-volume")
     wait(lambda: not _running(out2), timeout=30, what="the volume task to end")

@@ -267,7 +267,7 @@ class ClientAgent:
 
     def sync_once(self) -> bool:
         """Heartbeat, pull the node's allocations and host volumes, push the client state. False: no server."""
-        status, _ = self._call("PUT", "/v1/sim/node/register", dict(self.node, SecretID=self.secret))
+        status = self._call("PUT", "/v1/sim/node/register", dict(self.node, SecretID=self.secret))[0]
         if status != 200:
             return False
         self.last_heartbeat = time.time()
@@ -318,7 +318,7 @@ class ClientAgent:
             marks = {a["ID"]: a["ModifyIndex"] for a in changed}
         if not updates:
             return True
-        status, _ = self._call("PUT", "/v1/sim/node/%s/allocs" % self.node["ID"], {"Allocs": updates})
+        status = self._call("PUT", "/v1/sim/node/%s/allocs" % self.node["ID"], {"Allocs": updates})[0]
         if status == 200:
             self._pushed.update(marks)
             return True

@@ -40,8 +40,8 @@ def _node(name: str, dc: str = "dc1", drivers=("raw_exec",), meta=None, volumes=
 
 def _job(job_id: str, kind: str = "service", count: int = 1, dcs=("dc1",), driver: str = "raw_exec",
          constraints=None, volume: str = "") -> dict:
-    group = {"Name": "g", "Count": count, "Tasks": [{"Name": "t", "Driver": driver, "Config": {"command": "/bin/true"}}],
-             "Constraints": constraints}
+    task = {"Name": "t", "Driver": driver, "Config": {"command": "/bin/true"}}
+    group = {"Name": "g", "Count": count, "Tasks": [task], "Constraints": constraints}
     if volume:
         group["Volumes"] = {"v": {"Name": "v", "Type": "host", "Source": volume, "ReadOnly": False}}
     return {"ID": job_id, "Name": job_id, "Type": kind, "Datacenters": list(dcs), "TaskGroups": [group]}
@@ -72,7 +72,7 @@ def _placed(addr: str, job_id: str) -> list[str]:
 
 
 def test_system_job_one_allocation_per_eligible_node(cluster):
-    addr, _ = cluster
+    addr = cluster[0]
     _register(addr, _job("sys", kind="system", dcs=("dc1", "dc2")))
     assert _placed(addr, "sys") == ["node-a", "node-b", "node-c"]
     _register(addr, _job("sys1", kind="system", dcs=("dc1",)))
@@ -82,7 +82,7 @@ def test_system_job_one_allocation_per_eligible_node(cluster):
 
 
 def test_service_job_placed_where_constraints_and_host_volumes_fit(cluster):
-    addr, _ = cluster
+    addr = cluster[0]
     _register(addr, _job("svc", count=3))
     assert _placed(addr, "svc") == ["node-a", "node-a", "node-b"]  # spread over the dc1 nodes
     con = [{"LTarget": "${meta.role}", "RTarget": "apps", "Operand": "="}]
@@ -100,7 +100,7 @@ def test_service_job_placed_where_constraints_and_host_volumes_fit(cluster):
     (_job("nodc", dcs=("dc9",)), None, 0),
 ])
 def test_nothing_fits_a_blocked_evaluation(cluster, job, filtered, evaluated):
-    addr, _ = cluster
+    addr = cluster[0]
     res = _register(addr, job)
     ev = requests.get(addr + "/v1/evaluation/" + res["EvalID"], timeout=5).json()
     failed = ev["FailedTGAllocs"]["g"]
@@ -112,8 +112,8 @@ def test_nothing_fits_a_blocked_evaluation(cluster, job, filtered, evaluated):
 
 def test_client_state_drives_the_deployment_and_only_the_node_may_report(cluster):
     addr, nodes = cluster
-    _register(addr, _job("web", constraints=[{"LTarget": "${node.unique.name}", "RTarget": "node-b",
-                                               "Operand": "="}]))
+    on_b = [{"LTarget": "${node.unique.name}", "RTarget": "node-b", "Operand": "="}]
+    _register(addr, _job("web", constraints=on_b))
     node = nodes["b"]
     path = "/v1/sim/node/%s/allocs" % node["ID"]
     assert requests.get(addr + path, headers={"X-Nomad-Token": "s-node-a"}, timeout=5).status_code == 403
@@ -168,7 +168,7 @@ def test_node_endpoints_match_the_description(cluster):
 
 
 def test_a_new_node_or_host_volume_unblocks_what_could_not_be_placed(cluster):
-    addr, _ = cluster
+    addr = cluster[0]
     res = _register(addr, _job("later", dcs=("dc3",)))
     blocked = requests.get(addr + "/v1/evaluation/" + res["EvalID"], timeout=5).json()["BlockedEval"]
     assert _placed(addr, "later") == []
@@ -188,4 +188,3 @@ def test_a_new_node_or_host_volume_unblocks_what_could_not_be_placed(cluster):
     resp = requests.put(addr + "/v1/volume/host/register", json={"Volume": {
         "Name": "late", "NodeID": _node("node-b")["ID"], "HostPath": "/srv/late"}}, timeout=5)
     assert _placed(addr, "needs-vol") == ["node-b"]
-
