@@ -281,6 +281,7 @@ def test_a_job_runs_on_the_client_node_and_every_server_sees_it(cluster, tmp_pat
     cluster.ok(other, "DELETE", "/v1/job/clustered")
     wait(lambda: not _running(out), timeout=30, what="the task process to end")
     wait(lambda: cluster.ok(leader, "GET", "/v1/job/clustered")["Status"] == "dead", what="the job dead")
+
     def task_dead():
         alloc = cluster.ok(follower, "GET", "/v1/allocation/%s" % views[0][0]["ID"])
         return alloc if alloc["TaskStates"]["main"]["State"] == "dead" else None
