@@ -7,7 +7,9 @@ deployment becomes healthy through a follower, that every server shows the same 
 that stopping the job ends the process, that followers forward to the fixed leader (the lowest
 address) and say ``No cluster leader`` while it is down and that its state is back after a
 restart, that every server serves the leader's JWKS and that identities the client gets signed
-verify with it, and that a host volume registered through the client's API lands on its node.
+verify with it (and Vault's JWT auth with server 1's JWKS URL logs the client's task in), that a
+host volume registered through the client's API lands on its node, and that a client started
+before its servers says ``No known servers`` and registers once they answer.
 """
 
 from __future__ import annotations
@@ -85,6 +87,19 @@ plugin "raw_exec" {{
     enabled = true
   }}
 }}
+{extra}
+"""
+
+VAULT_HCL = """
+vault {
+  enabled               = true
+  address               = "%s"
+  jwt_auth_backend_path = "jwt-nomad"
+  default_identity {
+    aud = ["vault.io"]
+    ttl = "1h"
+  }
+}
 """
 
 TASK_SCRIPT = """#!/bin/sh
@@ -110,8 +125,9 @@ def _port() -> int:
 
 
 class Cluster:
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, client_extra: str = ""):
         self.tmp = tmp
+        self.client_extra = client_extra
         self.port = _port()
         self.procs: dict[str, Proc] = {}
         self.token = ""
@@ -125,7 +141,7 @@ class Cluster:
         data.mkdir()
         path = self.tmp / ("%s.hcl" % name)
         path.write_text(template.format(name=name, data=data, addr=addr, port=self.port,
-                                        servers=json.dumps(list(SERVERS))))
+                                        servers=json.dumps(list(SERVERS)), extra=self.client_extra))
         self.configs[addr] = path
 
     def url(self, addr: str) -> str:
@@ -157,16 +173,20 @@ class Cluster:
             proc.stop()
 
 
+def _started(c: Cluster, order=(*SERVERS, CLIENT)) -> Cluster:
+    for addr in order:
+        c.start(addr)
+    status, boot = http("POST", c.url(SERVERS[1]) + "/v1/acl/bootstrap")  # through a follower
+    assert status == 200, boot
+    c.token = boot["SecretID"]
+    return c
+
+
 @pytest.fixture
 def cluster(tmp_path):
     c = Cluster(tmp_path)
     try:
-        for addr in (*SERVERS, CLIENT):
-            c.start(addr)
-        status, boot = http("POST", c.url(SERVERS[1]) + "/v1/acl/bootstrap")  # through a follower
-        assert status == 200, boot
-        c.token = boot["SecretID"]
-        yield c
+        yield _started(c)
     finally:
         c.close()
 
@@ -317,6 +337,7 @@ def test_followers_forward_to_the_fixed_leader_and_state_survives_it(cluster, tm
     assert cluster.api(follower, "GET", "/v1/var/app/config") == (500, "No cluster leader")
     assert cluster.api(follower, "GET", "/v1/status/leader") == (200, "")
     assert cluster.api(CLIENT, "GET", "/v1/jobs")[0] == 500
+    assert cluster.api(CLIENT, "GET", "/v1/status/leader") == (200, "")  # relayed from a follower
     client_self = cluster.ok(CLIENT, "GET", "/v1/agent/self")  # the client agent itself still answers
     assert client_self["stats"]["client"]["node_id"] == node_id
 
@@ -337,3 +358,87 @@ def test_followers_forward_to_the_fixed_leader_and_state_survives_it(cluster, tm
     assert alloc["ClientStatus"] == "running" and _running(out) == pid, "the same task, still running"
     cluster.ok(follower, "DELETE", "/v1/job/survivor")
     wait(lambda: not _running(out), timeout=30, what="the task process to end")
+
+
+def test_a_client_started_before_its_servers_waits_for_them(tmp_path):
+    c = Cluster(tmp_path)
+    try:
+        c.start(CLIENT)
+        assert http("GET", c.url(CLIENT) + "/v1/status/leader") == (500, "No known servers")
+        assert http("GET", c.url(CLIENT) + "/v1/agent/health")[0] == 200
+        _started(c, SERVERS)
+        nodes = wait(lambda: c.ok(SERVERS[0], "GET", "/v1/nodes"), what="the client node registered")
+        assert [(n["Name"], n["Status"]) for n in nodes] == [("client-1", "ready")]
+        assert c.ok(CLIENT, "GET", "/v1/status/leader") == "%s:4647" % SERVERS[0]
+    finally:
+        c.close()
+
+
+VAULT_JOB = """
+job "secretive" {
+  datacenters = ["dc1"]
+  group "app" {
+    task "main" {
+      driver = "raw_exec"
+      config {
+        command = "%s"
+        args    = ["%s"]
+      }
+      vault {
+        role = "secretive"
+      }
+      template {
+        data        = "greeting={{ with secret \\"kv/data/app\\" }}{{ .Data.data.greeting }}{{ end }}"
+        destination = "local/greeting.txt"
+      }
+    }
+  }
+}
+"""
+
+
+def test_vault_jwt_auth_with_a_servers_jwks_accepts_the_clients_tasks(tmp_path):
+    vault_port = _port()
+    vault_addr = "http://127.0.0.1:%d" % vault_port
+    c = Cluster(tmp_path, client_extra=VAULT_HCL % vault_addr)
+    vault = Proc([sys.executable, "-m", "tests.simulators.vault", "server", "-dev", "-dev-root-token-id=root",
+                  "-dev-listen-address=127.0.0.1:%d" % vault_port], tmp_path / "vault.log", cwd=str(REPO))
+    try:
+        vault.wait_http(vault_addr + "/v1/sys/health")
+        _started(c)
+
+        def vault_req(method, path, body=None):
+            return http(method, "%s/v1/%s" % (vault_addr, path), body, {"X-Vault-Token": "root"})
+
+        # Vault as the vault role configures it, with the JWKS URL of server 1
+        assert vault_req("POST", "sys/mounts/kv", {"type": "kv", "options": {"version": "2"}})[0] == 204
+        assert vault_req("POST", "kv/data/app", {"data": {"greeting": "hello-from-vault"}})[0] == 200
+        assert vault_req("POST", "sys/auth/jwt-nomad", {"type": "jwt"})[0] == 204
+        assert vault_req("POST", "auth/jwt-nomad/config", {
+            "jwks_url": c.url(SERVERS[0]) + "/.well-known/jwks.json", "jwt_supported_algs": ["RS256"]})[0] == 204
+        assert vault_req("POST", "sys/policies/acl/secretive",
+                         {"policy": 'path "kv/data/app" {\n  capabilities = ["read"]\n}\n'})[0] == 204
+        status, out = vault_req("POST", "auth/jwt-nomad/role/secretive", {
+            "role_type": "jwt", "bound_audiences": ["vault.io"], "user_claim": "/nomad_job_id",
+            "user_claim_json_pointer": True, "bound_claims": {"nomad_job_id": "secretive"},
+            "token_policies": ["secretive"], "token_type": "service"})
+        assert status == 204, out
+
+        script = tmp_path / "task.sh"
+        script.write_text(TASK_SCRIPT)
+        script.chmod(0o755)
+        out = tmp_path / "secretive.pid"
+        c.register(SERVERS[2], VAULT_JOB % (script, out))
+        wait(lambda: _running(out), timeout=30, what="the task with a Vault token")
+        (alloc,) = c.ok(SERVERS[1], "GET", "/v1/job/secretive/allocations")
+        rendered = tmp_path / "client-1" / "alloc" / alloc["ID"] / "main" / "local" / "greeting.txt"
+        assert rendered.read_text().strip() == "greeting=hello-from-vault"
+        token = (tmp_path / "client-1" / "alloc" / alloc["ID"] / "main" / "secrets" / "vault_token").read_text()
+        status, looked = http("GET", vault_addr + "/v1/auth/token/lookup-self", None, {"X-Vault-Token": token})
+        assert status == 200 and "secretive" in looked["data"]["policies"]
+        c.ok(SERVERS[0], "DELETE", "/v1/job/secretive")
+        wait(lambda: not _running(out), timeout=30, what="the task to end")
+    finally:
+        c.close()
+        vault.stop()
+
