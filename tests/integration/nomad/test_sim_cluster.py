@@ -356,6 +356,14 @@ def test_followers_forward_to_the_fixed_leader_and_state_survives_it(cluster, tm
     assert [n["Name"] for n in nodes] == ["client-1"]
     alloc = cluster.ok(other, "GET", "/v1/allocation/%s" % alloc_id)
     assert alloc["ClientStatus"] == "running" and _running(out) == pid, "the same task, still running"
+
+    cluster.stop(CLIENT)  # a restarted client agent re-attaches to its task (and can still stop it)
+    assert _running(out) == pid
+    cluster.start(CLIENT)
+    assert cluster.ok(CLIENT, "GET", "/v1/agent/self")["stats"]["client"]["node_id"] == node_id
+    time.sleep(1.5)
+    alloc = cluster.ok(leader, "GET", "/v1/allocation/%s" % alloc_id)
+    assert alloc["ClientStatus"] == "running" and alloc["NodeID"] == node_id and _running(out) == pid
     cluster.ok(follower, "DELETE", "/v1/job/survivor")
     wait(lambda: not _running(out), timeout=30, what="the task process to end")
 

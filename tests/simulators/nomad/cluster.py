@@ -287,7 +287,7 @@ class ClientAgent:
                     if remote["DesiredStatus"] != "run" or remote["ClientStatus"] != "pending" or job is None:
                         continue
                     local = copy.deepcopy(remote)
-                    local.update({"_settle_at": 0, "_outcome": "real", "_failure": "",
+                    local.update({"_settle_at": 0, "_outcome": "real", "_failure": "", "_job": job,
                                   "_batch": job["Type"] in ("batch", "sysbatch")})
                     sim.allocs[local["ID"]] = local
                     if sim.runner is not None and sim.runner.handles(job):

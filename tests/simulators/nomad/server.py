@@ -83,7 +83,8 @@ class NomadSim(App):
             for alloc in list(self.allocs.values()):
                 if alloc.get("_outcome") == "real" and alloc["DesiredStatus"] == "run" and \
                         alloc["ClientStatus"] in ("pending", "running"):
-                    job = self._get_job(alloc["Namespace"], alloc["JobID"])
+                    # a client-only agent keeps the job an allocation was placed for in it (cluster.py)
+                    job = self._get_job(alloc["Namespace"], alloc["JobID"]) or alloc.get("_job")
                     if job is not None and alloc["ClientStatus"] == "running" and runner.reattach(alloc, job):
                         continue
                     alloc["ClientStatus"], alloc["ClientDescription"] = "lost", "alloc is lost since its node restarted"
