@@ -449,4 +449,3 @@ def test_vault_jwt_auth_with_a_servers_jwks_accepts_the_clients_tasks(tmp_path):
     finally:
         c.close()
         vault.stop()
-
