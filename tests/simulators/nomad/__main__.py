@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 
 from ..base import SimServer
 from . import config as agentconfig
@@ -57,6 +58,55 @@ def _runner(cfg: dict, data_dir: str | None):
                           drivers=drivers, standin_images=standins, host_volumes=host_volumes,
                           docker_volumes_enabled=bool(docker_volumes.get("enabled")))
     return lambda sim: Runner(sim, config)
+
+
+def _join(block: dict) -> list[str]:
+    join = _first(block, "server_join")
+    return [str(a) for a in (join.get("retry_join") or join.get("start_join") or block.get("retry_join")
+                             or block.get("start_join") or block.get("servers") or [])]
+
+
+def _cluster(cfg: dict, sim: NomadSim, bind: str, port: int, data_dir: str | None, dev: bool, tls: bool):
+    """Make ``sim`` one agent of a cluster (cluster.py): a server whose ``server_join`` names other
+    servers forwards to the fixed leader; a client-only agent syncs with the servers of its
+    ``server_join`` (or ``servers``). Returns the ClientAgent to start, or None."""
+    from .cluster import ClientAgent, ServerRouter, host_of
+
+    server, client = _first(cfg, "server"), _first(cfg, "client")
+    advertise = _first(cfg, "advertise")
+    scheme = "https" if tls else "http"
+    addr = host_of(str(advertise.get("http") or advertise.get("rpc") or bind))
+    if addr in ("0.0.0.0", "::", ""):
+        addr = "127.0.0.1"
+    if dev:
+        return None
+    if server.get("enabled"):
+        peers = [host_of(p) for p in _join(server)]
+        if any(p != addr for p in peers):
+            sim.router = ServerRouter(sim, addr, peers, port, scheme)
+        return None
+    if not client.get("enabled") or not data_dir:
+        return None
+    runner = sim.runner
+    drivers = runner.config.drivers if runner is not None else ()
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    node = {
+        "ID": sim.node_id, "Name": sim.node_name, "Datacenter": sim.datacenter,
+        "NodeClass": client.get("node_class", ""),
+        "NodePool": client.get("node_pool") or "default", "HTTPAddr": "%s:%d" % (addr, port),
+        "Meta": dict(runner.config.meta) if runner is not None else {},
+        "Attributes": {"kernel.name": "linux", "cpu.arch": "amd64", "os.name": "debian", "nomad.version": VERSION,
+                       "unique.hostname": sim.node_name, "unique.network.ip-address": addr,
+                       **{"driver.%s" % d: "1" for d in drivers}},
+        "Drivers": {d: {"Attributes": {"driver.%s" % d: "true"}, "Detected": True, "Healthy": True,
+                        "HealthDescription": "Healthy", "UpdateTime": now} for d in drivers},
+        "HostVolumes": {name: {"Name": name, "Path": v["path"], "ReadOnly": v["read_only"], "ID": ""}
+                        for name, v in (runner.config.host_volumes if runner is not None else {}).items()},
+        "HostVolumesDir": client.get("host_volumes_dir") or os.path.join(data_dir, "host_volumes"),
+    }
+    agent = ClientAgent(sim, _join(client), port, node, data_dir, scheme)
+    sim.router = agent
+    return agent
 
 
 def _tls_context(cfg: dict):
@@ -125,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     runner = _runner(cfg, data_dir)
     if runner is not None:
         sim.attach_runner(runner(sim))
+    client_agent = _cluster(cfg, sim, bind, port, data_dir, args.dev, ssl_context is not None)
     server = SimServer(sim, host=bind, port=port, log_path=args.log_requests, ssl_context=ssl_context)
 
     def _on_term(signum, frame):
@@ -135,10 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.start()
         sim.start_periodic()  # periodic jobs fire on their cron
+        if client_agent is not None:
+            client_agent.start()
         signal.pause()
     except KeyboardInterrupt:
         pass
     finally:
+        if client_agent is not None:
+            client_agent.stop()
         server.stop()
         if sim.runner is not None:
             sim.runner.shutdown()

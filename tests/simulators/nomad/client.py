@@ -143,55 +143,11 @@ class Runner:
 
     def unmet_constraints(self, job: dict, group: dict) -> str:
         """The first constraint of the job or group (or its tasks) this node does not meet, as Nomad names it."""
-        import re
-
-        constraints = (job.get("Constraints") or []) + (group.get("Constraints") or [])
-        for task in group.get("Tasks") or []:
-            constraints += task.get("Constraints") or []
-        for con in constraints:
-            op = con.get("Operand") or "="
-            left, right = self.node_value(con.get("LTarget", "")), con.get("RTarget", "")
-            if op in ("=", "==", "is"):
-                ok = left is not None and left == right
-            elif op in ("!=", "not"):
-                ok = left != right
-            elif op == "regexp":
-                ok = left is not None and re.search(right, left) is not None
-            elif op == "is_set":
-                ok = left not in (None, "")
-            elif op == "is_not_set":
-                ok = left in (None, "")
-            elif op in ("set_contains", "set_contains_all"):
-                have = {v.strip() for v in (left or "").split(",")}
-                ok = all(v.strip() in have for v in right.split(","))
-            elif op == "set_contains_any":
-                have = {v.strip() for v in (left or "").split(",")}
-                ok = any(v.strip() in have for v in right.split(","))
-            else:  # distinct_hosts, distinct_property, version, semver, lexical order: not evaluated
-                ok = True
-            if not ok:
-                return "%s %s %s" % (con.get("LTarget", ""), op, right)
-        for vol in (group.get("Volumes") or {}).values():
-            if vol.get("Type") == "host" and self.host_volume(job, vol) is None:
-                return "missing compatible host volumes"  # Nomad's FilterConstraintHostVolumes
-        return ""
+        return unmet_constraints(job, group, self.node_value, self.host_volume)
 
     def host_volume(self, job: dict, vol: dict) -> dict | None:
-        """This node's host volume for a group ``volume`` block of type host: {"path", "read_only"}, or None.
-
-        A static ``client { host_volume }`` or a dynamic host volume of the job's namespace on this
-        node, by name; a read-only host volume only serves a read-only request (Nomad's checker)."""
-        source = vol.get("Source") or ""
-        found = self.config.host_volumes.get(source)
-        if found is None:
-            dynamic = [v for v in self.sim.host_volumes.values() if v["Name"] == source and
-                       v["Namespace"] == job["Namespace"] and v["NodeID"] == self.sim.node_id and
-                       v.get("State") == "ready"]
-            if dynamic:
-                found = {"path": dynamic[0]["HostPath"], "read_only": False}
-        if found is None or (found.get("read_only") and not vol.get("ReadOnly")):
-            return None
-        return found
+        """This node's host volume for a group ``volume`` block of type host: {"path", "read_only"}, or None."""
+        return find_host_volume(job, vol, self.config.host_volumes, self.sim.host_volumes.values(), self.sim.node_id)
 
     # ---- lifecycle, called by NomadSim under its lock -------------------------------
     def start(self, alloc: dict, job: dict) -> None:
@@ -417,7 +373,10 @@ class Runner:
         identity = next((i for i in task.get("Identities") or [] if i.get("Name") == "vault_default"), None)
         if identity is None:
             return None, "task has no vault_default workload identity"
-        jwt = self.sim.sign_identity(job, group, task, alloc_id, identity)
+        try:  # a client-only agent has its servers sign it (cluster.py)
+            jwt = self.sim.sign_identity(job, group, task, alloc_id, identity)
+        except OSError as exc:
+            return None, "failed to derive Vault token: %s" % exc
         role = vault.get("Role") or ""
         body = {"jwt": jwt}
         if role:
@@ -1062,3 +1021,61 @@ def _write_template(path: str, text: str, spec: dict) -> None:
 
 def _no_vault(path: str) -> dict:
     raise tmpl.SecretError("vault.read(%s): the task has no vault block, so it has no Vault token" % path)
+
+
+def unmet_constraints(job: dict, group: dict, node_value: Callable[[str], str | None],
+                      host_volume: Callable[[dict, dict], dict | None]) -> str:
+    """The first constraint of the job or group (or its tasks) a node does not meet, as Nomad names it.
+
+    ``node_value`` gives a constraint target's value on the node (None: not set), ``host_volume``
+    the node's host volume for a group ``volume`` block (None: the node has none that fits)."""
+    import re
+
+    constraints = (job.get("Constraints") or []) + (group.get("Constraints") or [])
+    for task in group.get("Tasks") or []:
+        constraints += task.get("Constraints") or []
+    for con in constraints:
+        op = con.get("Operand") or "="
+        left, right = node_value(con.get("LTarget", "")), con.get("RTarget", "")
+        if op in ("=", "==", "is"):
+            ok = left is not None and left == right
+        elif op in ("!=", "not"):
+            ok = left != right
+        elif op == "regexp":
+            ok = left is not None and re.search(right, left) is not None
+        elif op == "is_set":
+            ok = left not in (None, "")
+        elif op == "is_not_set":
+            ok = left in (None, "")
+        elif op in ("set_contains", "set_contains_all"):
+            have = {v.strip() for v in (left or "").split(",")}
+            ok = all(v.strip() in have for v in right.split(","))
+        elif op == "set_contains_any":
+            have = {v.strip() for v in (left or "").split(",")}
+            ok = any(v.strip() in have for v in right.split(","))
+        else:  # distinct_hosts, distinct_property, version, semver, lexical order: not evaluated
+            ok = True
+        if not ok:
+            return "%s %s %s" % (con.get("LTarget", ""), op, right)
+    for vol in (group.get("Volumes") or {}).values():
+        if vol.get("Type") == "host" and host_volume(job, vol) is None:
+            return "missing compatible host volumes"  # Nomad's FilterConstraintHostVolumes
+    return ""
+
+
+def find_host_volume(job: dict, vol: dict, static: dict[str, dict], dynamic: Any, node_id: str) -> dict | None:
+    """A node's host volume for a group ``volume`` block of type host: {"path", "read_only"}, or None.
+
+    A static ``client { host_volume }`` (``static``: name -> {"path", "read_only"}) or a dynamic host
+    volume (``dynamic``: the API objects) of the job's namespace on the node, by name; a read-only host
+    volume only serves a read-only request (Nomad's checker)."""
+    source = vol.get("Source") or ""
+    found = static.get(source)
+    if found is None:
+        matching = [v for v in dynamic if v["Name"] == source and v["Namespace"] == job["Namespace"] and
+                    v["NodeID"] == node_id and v.get("State") == "ready"]
+        if matching:
+            found = {"path": matching[0]["HostPath"], "read_only": False}
+    if found is None or (found.get("read_only") and not vol.get("ReadOnly")):
+        return None
+    return found

@@ -22,6 +22,11 @@ from . import jobspec
 
 VERSION = "1.10.5"
 NOT_FOUND_JOB = "job not found"
+# A client node without a heartbeat for this long is down (Nomad: heartbeat TTL plus grace).
+NODE_DOWN_SECONDS = 15
+# What a client agent says of its node (api/nodes.go Node fields) when it registers.
+NODE_FIELDS = ("ID", "Name", "Datacenter", "NodeClass", "NodePool", "HTTPAddr", "Attributes", "Meta", "Drivers",
+               "HostVolumes", "HostVolumesDir")
 
 
 def _now_ns() -> int:
@@ -54,6 +59,11 @@ class NomadSim(App):
         self.variables: dict[tuple[str, str], dict] = {}
         self.namespaces: dict[str, dict] = {"default": self._ns_obj("default", "Default shared namespace")}
         self.host_volumes: dict[str, dict] = {}
+        self.nodes: dict[str, dict] = {}  # client nodes registered by client-only agents (cluster.py)
+        # cluster.py: a ServerRouter (a server of several) or a ClientAgent (a client-only agent);
+        # identity_signer: who signs workload identities when it is not this agent (a client-only one)
+        self.router: Any = None
+        self.identity_signer: Any = None
         self._periodic_seen: dict = {}
         self._periodic_stop = threading.Event()
         self.runner: Any = None  # a client.Runner when allocations run for real (attach_runner)
@@ -73,7 +83,8 @@ class NomadSim(App):
             for alloc in list(self.allocs.values()):
                 if alloc.get("_outcome") == "real" and alloc["DesiredStatus"] == "run" and \
                         alloc["ClientStatus"] in ("pending", "running"):
-                    job = self._get_job(alloc["Namespace"], alloc["JobID"])
+                    # a client-only agent keeps the job an allocation was placed for in it (cluster.py)
+                    job = self._get_job(alloc["Namespace"], alloc["JobID"]) or alloc.get("_job")
                     if job is not None and alloc["ClientStatus"] == "running" and runner.reattach(alloc, job):
                         continue
                     alloc["ClientStatus"], alloc["ClientDescription"] = "lost", "alloc is lost since its node restarted"
@@ -112,6 +123,9 @@ class NomadSim(App):
     def sign_identity(self, job: dict, group: dict, task: dict, alloc_id: str, identity: dict) -> str:
         """A workload identity JWT with Nomad 1.10's claims, signed RS256 with the agent's key."""
         import jwt as pyjwt
+
+        if self.identity_signer is not None:
+            return self.identity_signer(job, group, task, alloc_id, identity)
 
         now = int(time.time())
         ttl = int((identity.get("TTL") or 0) / 10**9) or 3600
@@ -159,6 +173,10 @@ class NomadSim(App):
         self._apply_state(state)
 
     def dispatch(self, request: Request) -> Response:
+        if self.router is not None:  # a follower or a client-only agent forwards (cluster.py)
+            forwarded = self.router.route(request)
+            if forwarded is not None:
+                return forwarded
         with self.lock:
             if request.path.startswith("/v1/"):
                 try:
@@ -182,14 +200,17 @@ class NomadSim(App):
         return tok
 
     def _check_acl(self, request: Request) -> None:
-        if not self.acl_enabled or request.path in self._OPEN:
-            return
+        if not self.acl_enabled or request.path in self._OPEN or request.path.startswith("/v1/sim/"):
+            return  # /v1/sim/: the node's secret is checked by the handler (_node_of)
         secret = self._token(request)
         if not secret:
             raise HTTPError(403, "Permission denied")
-        if secret not in self.tokens:
+        token = self.tokens.get(secret)
+        if token is None and self.router is not None:  # tokens live on the leader
+            token = self.router.resolve_token(secret)
+        if token is None:
             raise HTTPError(403, "ACL token not found")
-        if self.tokens[secret]["Type"] != "management":
+        if token["Type"] != "management":
             raise HTTPError(403, "Permission denied")
 
     # ---- helpers ----------------------------------------------------------
@@ -337,14 +358,13 @@ class NomadSim(App):
                 if alloc["ClientStatus"] in ("pending", "running"):
                     alloc["ClientStatus"] = "complete"
                 alloc["ModifyIndex"] = idx
-                if self.runner is not None and alloc.get("_outcome") == "real":
+                if self.runner is not None and alloc.get("_outcome") == "real" and not alloc.get("_remote"):
                     self.runner.stop(alloc["ID"])
         for dep in self.deployments.values():
             if dep["JobID"] == job["ID"] and dep["Namespace"] == job["Namespace"] and dep["Status"] == "running":
                 dep["Status"], dep["StatusDescription"] = "cancelled", "Cancelled due to newer version of job"
         if job.get("Stop"):
             return ev["ID"]
-        batch = job["Type"] in ("batch", "sysbatch")
         dep_id = ""
         if job["Type"] == "service":
             dep_id = str(uuid.uuid4())
@@ -366,6 +386,12 @@ class NomadSim(App):
         real = self.runner is not None and self.runner.handles(job)
         failed_groups = {}
         for group in job["TaskGroups"]:
+            if self.runner is None and (self.nodes or self.router is not None):
+                # client nodes of client-only agents (cluster.py): placed there, run by their agents
+                failed = self._place_on_nodes(job, group, ev["ID"], dep_id, idx)
+                if failed:
+                    failed_groups[group["Name"]] = failed
+                continue
             if self.runner is not None:
                 unmet = self.runner.unmet_constraints(job, group)
                 if unmet:  # this one node is filtered out: nothing placed, a blocked evaluation
@@ -381,22 +407,10 @@ class NomadSim(App):
             count = 1 if job["Type"] in ("system", "sysbatch") else group["Count"]
             for i in range(count):
                 aid = str(uuid.uuid4())
-                self.allocs[aid] = {
-                    "ID": aid, "EvalID": ev["ID"], "Name": "%s.%s[%d]" % (job["ID"], group["Name"], i),
-                    "Namespace": job["Namespace"], "NodeID": self.node_id, "NodeName": self.node_name,
-                    "JobID": job["ID"], "JobType": job["Type"], "JobVersion": job["Version"],
-                    "TaskGroup": group["Name"], "DesiredStatus": "run", "DesiredDescription": "",
-                    "ClientStatus": "pending", "ClientDescription": "", "DeploymentID": dep_id,
-                    "DeploymentStatus": None, "FollowupEvalID": "", "RescheduleTracker": None,
-                    "PreemptedAllocations": None, "PreemptedByAllocation": "",
-                    "TaskStates": {t["Name"]: {"State": "pending", "Failed": False, "Restarts": 0,
-                                               "LastRestart": None, "StartedAt": None, "FinishedAt": None,
-                                               "Events": [_event("Received", "Task received by client")]}
-                                   for t in group["Tasks"]},
-                    "CreateIndex": idx, "ModifyIndex": idx, "AllocModifyIndex": idx,
-                    "CreateTime": _now_ns(), "ModifyTime": _now_ns(),
-                    "_settle_at": time.time() + self.settle_seconds, "_outcome": outcome, "_failure": failure,
-                    "_batch": batch}
+                self.allocs[aid] = self._new_alloc(aid, job, group, i, ev["ID"], dep_id, idx, self.node_id,
+                                                   self.node_name)
+                self.allocs[aid].update({"_settle_at": time.time() + self.settle_seconds, "_outcome": outcome,
+                                         "_failure": failure})
                 if real:
                     self.runner.start(self.allocs[aid], copy.deepcopy(job))
         if failed_groups:
@@ -407,11 +421,239 @@ class NomadSim(App):
             ev["FailedTGAllocs"], ev["BlockedEval"] = failed_groups, blocked["ID"]
         return ev["ID"]
 
+    def _new_alloc(self, aid: str, job: dict, group: dict, index: int, eval_id: str, dep_id: str, idx: int,
+                   node_id: str, node_name: str) -> dict:
+        return {
+            "ID": aid, "EvalID": eval_id, "Name": "%s.%s[%d]" % (job["ID"], group["Name"], index),
+            "Namespace": job["Namespace"], "NodeID": node_id, "NodeName": node_name,
+            "JobID": job["ID"], "JobType": job["Type"], "JobVersion": job["Version"],
+            "TaskGroup": group["Name"], "DesiredStatus": "run", "DesiredDescription": "",
+            "ClientStatus": "pending", "ClientDescription": "", "DeploymentID": dep_id,
+            "DeploymentStatus": None, "FollowupEvalID": "", "RescheduleTracker": None,
+            "PreemptedAllocations": None, "PreemptedByAllocation": "",
+            "TaskStates": {t["Name"]: {"State": "pending", "Failed": False, "Restarts": 0,
+                                       "LastRestart": None, "StartedAt": None, "FinishedAt": None,
+                                       "Events": [_event("Received", "Task received by client")]}
+                           for t in group["Tasks"]},
+            "CreateIndex": idx, "ModifyIndex": idx, "AllocModifyIndex": idx,
+            "CreateTime": _now_ns(), "ModifyTime": _now_ns(), "_settle_at": 0, "_outcome": "real", "_failure": "",
+            "_batch": job["Type"] in ("batch", "sysbatch")}
+
+    # ---- client nodes (client-only agents, cluster.py) ------------------------
+    def _node_status(self, node: dict) -> str:
+        """ready while the node heartbeats (Nomad: down once its heartbeat TTL and grace have passed)."""
+        return "ready" if time.time() - node.get("_last_seen", 0) < NODE_DOWN_SECONDS else "down"
+
+    def _node_value(self, node: dict, target: str) -> str | None:
+        import re
+
+        match = re.fullmatch(r"\$\{(.+)\}", target or "")
+        if not match:
+            return target
+        name = match.group(1)
+        if name.startswith("meta."):
+            return (node.get("Meta") or {}).get(name[5:])
+        if name.startswith("attr."):
+            return (node.get("Attributes") or {}).get(name[5:])
+        known = {"node.datacenter": node["Datacenter"], "node.unique.name": node["Name"],
+                 "node.unique.id": node["ID"], "node.region": self.region, "node.class": node.get("NodeClass", ""),
+                 "node.pool": node.get("NodePool") or "default"}
+        return known.get(name, "")
+
+    def _node_unmet(self, node: dict, job: dict, group: dict) -> str:
+        """Why ``node`` cannot take ``group`` (Nomad's filter reason), or ""."""
+        from .client import find_host_volume, unmet_constraints
+
+        drivers = node.get("Drivers") or {}
+        if any(not (drivers.get(t.get("Driver")) or {}).get("Healthy") for t in group.get("Tasks") or []):
+            return "missing drivers"
+        static = {name: {"path": v["Path"], "read_only": v["ReadOnly"]}
+                  for name, v in (node.get("HostVolumes") or {}).items()}
+        dynamic = self.host_volumes.values()
+        return unmet_constraints(job, group, lambda target: self._node_value(node, target),
+                                 lambda j, vol: find_host_volume(j, vol, static, dynamic, node["ID"]))
+
+    def _place_on_nodes(self, job: dict, group: dict, eval_id: str, dep_id: str, idx: int) -> dict | None:
+        """Place ``group``'s allocations on the ready client nodes that fit (round robin; a system job:
+        one per node). The FailedTGAllocs metrics when none fits, else None."""
+        import fnmatch
+
+        pool = [n for n in sorted(self.nodes.values(), key=lambda n: n["Name"]) if self._node_status(n) == "ready"
+                and n.get("SchedulingEligibility", "eligible") == "eligible"]
+        in_dc = [n for n in pool if any(fnmatch.fnmatchcase(n["Datacenter"], dc) for dc in job["Datacenters"])]
+        filtered: dict[str, int] = {}
+        fits = []
+        for node in in_dc:
+            reason = self._node_unmet(node, job, group)
+            if reason:
+                filtered[reason] = filtered.get(reason, 0) + 1
+            else:
+                fits.append(node)
+        if not fits:
+            return {"NodesEvaluated": len(in_dc), "NodesFiltered": len(in_dc), "NodesInPool": len(pool),
+                    "NodesAvailable": {dc: sum(1 for n in in_dc if n["Datacenter"] == dc)
+                                       for dc in {n["Datacenter"] for n in pool}} or {self.datacenter: 0},
+                    "ClassFiltered": None, "ConstraintFiltered": filtered or None, "NodesExhausted": 0,
+                    "ClassExhausted": None, "DimensionExhausted": None, "QuotaExhausted": None,
+                    "ResourcesExhausted": None, "Scores": None, "ScoreMetaData": None, "AllocationTime": 0,
+                    "CoalescedFailures": max(group["Count"] - 1, 0)}
+        system = job["Type"] in ("system", "sysbatch")
+        targets = fits if system else [fits[i % len(fits)] for i in range(group["Count"])]
+        for i, node in enumerate(targets):
+            aid = str(uuid.uuid4())
+            self.allocs[aid] = self._new_alloc(aid, job, group, i, eval_id, dep_id, idx, node["ID"], node["Name"])
+            self.allocs[aid].update({"_outcome": "real", "_settle_at": 0, "_remote": True})
+        return None
+
+    def _node_of(self, request: Request, node_id: str | None = None) -> dict:
+        """The node whose secret the request carries (the client agent's credential), or 403."""
+        secret = self._token(request)
+        node = next((n for n in self.nodes.values() if n["SecretID"] == secret), None) if secret else None
+        if node is None or (node_id is not None and node["ID"] != node_id):
+            raise HTTPError(403, "Permission denied")
+        return node
+
+    def sim_node_register(self, request: Request) -> Response:
+        """The stand-in for the Node.Register / Node.UpdateStatus RPCs: a client node registers and
+        heartbeats (a known node must present the SecretID it registered with)."""
+        body = request.json() or {}
+        for key in ("ID", "Name", "Datacenter", "SecretID"):
+            if not body.get(key):
+                raise HTTPError(400, "missing node %s" % key)
+        node = self.nodes.get(body["ID"])
+        if node is not None and node["SecretID"] != body["SecretID"]:
+            raise HTTPError(403, "node secret ID does not match. Not registering node.")
+        now = time.time()
+        if node is None or any(node.get(k) != body.get(k) for k in NODE_FIELDS if k in body) or \
+                node.get("Status") != "ready":
+            idx = self._next()
+            fresh = {k: body.get(k) for k in NODE_FIELDS}
+            fresh.update({"ID": body["ID"], "SecretID": body["SecretID"], "Status": "ready",
+                          "StatusDescription": "", "StatusUpdatedAt": int(now),
+                          "SchedulingEligibility": (node or {}).get("SchedulingEligibility", "eligible"),
+                          "CreateIndex": node["CreateIndex"] if node else idx, "ModifyIndex": idx})
+            node = self.nodes[body["ID"]] = fresh
+            node["_last_seen"] = now
+            self._unblock("node-update")
+        node["_last_seen"] = now
+        return Response(200, {"HeartbeatTTL": NODE_DOWN_SECONDS * 10**9 // 2, "Index": node["ModifyIndex"]})
+
+    def _unblock(self, trigger: str) -> None:
+        """A node joined or changed (or a host volume appeared on one): the blocked evaluations of the
+        client nodes' jobs are evaluated again (Nomad's blocked-evals tracker). Here the whole job is
+        evaluated again: its placed allocations are replaced too (README)."""
+        if self.runner is not None:
+            return
+        for ev in list(self.evals.values()):
+            if ev["Status"] != "blocked":
+                continue
+            ev["Status"], ev["StatusDescription"] = "complete", "unblocked by a node update"
+            job = self._get_job(ev["Namespace"], ev["JobID"])
+            if job is not None and not job.get("Stop") and job["JobModifyIndex"] == ev["JobModifyIndex"]:
+                self._evaluate(job, trigger)
+
+    def _job_version(self, ns: str, job_id: str, version: int) -> dict | None:
+        versions = self.jobs.get((ns, job_id)) or []
+        return next((v for v in versions if v["Version"] == version), versions[-1] if versions else None)
+
+    def sim_node_allocs(self, request: Request) -> Response:
+        """The stand-in for Node.GetClientAllocs: the node's allocations (each with the job version it was
+        placed for while it should run) and the dynamic host volumes on the node."""
+        node = self._node_of(request, request.params["id"])
+        node["_last_seen"] = time.time()
+        allocs = []
+        for alloc in self.allocs.values():
+            if alloc["NodeID"] != node["ID"]:
+                continue
+            out = _public(alloc)
+            if alloc["DesiredStatus"] == "run" and alloc["ClientStatus"] == "pending":
+                out["Job"] = self._job_version(alloc["Namespace"], alloc["JobID"], alloc["JobVersion"])
+            allocs.append(out)
+        return Response(200, {"Allocs": allocs, "Index": self.index,
+                              "HostVolumes": [v for v in self.host_volumes.values() if v["NodeID"] == node["ID"]]})
+
+    def sim_node_update_allocs(self, request: Request) -> Response:
+        """The stand-in for Node.UpdateAlloc: the client state of the node's allocations."""
+        node = self._node_of(request, request.params["id"])
+        for update in (request.json() or {}).get("Allocs") or []:
+            alloc = self.allocs.get(update.get("ID", ""))
+            if alloc is None or alloc["NodeID"] != node["ID"]:
+                continue
+            for key in ("ClientStatus", "ClientDescription", "TaskStates", "DeploymentStatus", "AllocatedResources"):
+                if key in update and update[key] is not None:
+                    alloc[key] = update[key]
+            if alloc["DesiredStatus"] == "stop" and alloc["ClientStatus"] in ("pending", "running"):
+                alloc["ClientStatus"] = "complete"  # as the server marked it when it stopped it
+            if alloc.get("DeploymentStatus"):
+                alloc["DeploymentStatus"]["ModifyIndex"] = self._next()
+            alloc["ModifyIndex"] = alloc["AllocModifyIndex"] = self._next()
+        self._settle()
+        return Response(200, {"Index": self.index})
+
+    def sim_identity_sign(self, request: Request) -> Response:
+        """Sign a workload identity for a task of an allocation on the calling node, with this server's key."""
+        node = self._node_of(request)
+        body = request.json() or {}
+        alloc = self.allocs.get(body.get("AllocID", ""))
+        if alloc is None or alloc["NodeID"] != node["ID"]:
+            raise HTTPError(404, "alloc not found")
+        job = self._job_version(alloc["Namespace"], alloc["JobID"], alloc["JobVersion"])
+        group = next((g for g in (job or {}).get("TaskGroups") or [] if g["Name"] == alloc["TaskGroup"]), None)
+        task = next((t for t in (group or {}).get("Tasks") or [] if t["Name"] == body.get("Task")), None)
+        if task is None:
+            raise HTTPError(404, "task not found")
+        return Response(200, {"JWT": self.sign_identity(job, group, task, alloc["ID"], body.get("Identity") or {})})
+
+    def nodes_list(self, request: Request) -> Response:
+        prefix = request.query.get("prefix", "")
+        out = []
+        for node in sorted(self.nodes.values(), key=lambda n: n["ID"]):
+            if node["ID"].startswith(prefix):
+                out.append({"Address": node.get("HTTPAddr", "").rsplit(":", 1)[0], "ID": node["ID"],
+                            "Attributes": None, "Datacenter": node["Datacenter"], "Name": node["Name"],
+                            "NodeClass": node.get("NodeClass", ""), "NodePool": node.get("NodePool") or "default",
+                            "Version": VERSION, "Drain": False, "SchedulingEligibility": node["SchedulingEligibility"],
+                            "Status": self._node_status(node), "StatusDescription": "",
+                            "Drivers": node.get("Drivers"), "HostVolumes": node.get("HostVolumes"),
+                            "NodeResources": None, "ReservedResources": None, "LastDrain": None,
+                            "CreateIndex": node["CreateIndex"], "ModifyIndex": node["ModifyIndex"]})
+        return Response(200, out)
+
+    def _node_or_404(self, request: Request) -> dict:
+        node_id = request.params["id"]
+        matches = [n for n in self.nodes.values() if n["ID"].startswith(node_id)] if len(node_id) < 36 else \
+            [self.nodes[node_id]] if node_id in self.nodes else []
+        if len(matches) != 1:
+            raise HTTPError(404, "node not found")
+        return matches[0]
+
+    def node_read(self, request: Request) -> Response:
+        node = self._node_or_404(request)
+        out = {k: v for k, v in node.items() if not k.startswith("_")}
+        out.update({"SecretID": "", "Status": self._node_status(node), "Drain": False, "DrainStrategy": None,
+                    "LastDrain": None, "Events": None, "Links": None, "CSIControllerPlugins": None,
+                    "CSINodePlugins": None, "HostNetworks": None, "Resources": None, "Reserved": None,
+                    "NodeResources": None, "ReservedResources": None, "TLSEnabled": False, "CgroupParent": ""})
+        return Response(200, out)
+
+    def node_allocations(self, request: Request) -> Response:
+        self._settle()
+        node = self._node_or_404(request)
+        return Response(200, [_public(a) for a in self.allocs.values() if a["NodeID"] == node["ID"]])
+
     # ---- routes -------------------------------------------------------------
     def _routes(self) -> None:
         r = self.add_route
-        r("GET", "/v1/status/leader", lambda q: _json_response("127.0.0.1:4647"))
-        r("GET", "/v1/status/peers", lambda q: Response(200, ["127.0.0.1:4647"]))
+        r("GET", "/v1/status/leader", self.status_leader)
+        r("GET", "/v1/status/peers", self.status_peers)
+        r("GET", "/v1/nodes", self.nodes_list)
+        r("GET", r"/v1/node/(?P<id>[^/]+)", self.node_read)
+        r("GET", r"/v1/node/(?P<id>[^/]+)/allocations", self.node_allocations)
+        r("GET", "/v1/sim/server", lambda q: Response(200, self.server_info()))
+        r("PUT", "/v1/sim/node/register", self.sim_node_register)
+        r("GET", r"/v1/sim/node/(?P<id>[^/]+)/allocs", self.sim_node_allocs)
+        r("PUT", r"/v1/sim/node/(?P<id>[^/]+)/allocs", self.sim_node_update_allocs)
+        r("POST", "/v1/sim/identity/sign", self.sim_identity_sign)
         r("GET", "/v1/agent/self", self.agent_self)
         r("GET", "/v1/agent/health", self.agent_health)
         r("GET", "/v1/agent/members", self.agent_members)
@@ -468,7 +710,7 @@ class NomadSim(App):
 
     # agent / status / acl
     def agent_self(self, request: Request) -> Response:
-        return Response(200, {
+        body = {
             "config": {"Region": self.region, "Datacenter": self.datacenter, "NodeName": self.node_name,
                        "Version": {"Version": VERSION, "Prerelease": "", "Metadata": "", "Revision": "simulator"},
                        "ACL": {"Enabled": self.acl_enabled}, "Server": {"Enabled": True},
@@ -480,7 +722,41 @@ class NomadSim(App):
                       # as a real agent with client { enabled = true } (command/agent/agent.go Stats)
                       "client": {"node_id": self.node_id, "known_servers": "127.0.0.1:4647",
                                  "num_allocations": str(len(self.allocs)), "last_heartbeat": "0",
-                                 "heartbeat_ttl": "10s"}}})
+                                 "heartbeat_ttl": "10s"}}}
+        return Response(200, body if self.router is None else self._cluster_self(body))
+
+    def _cluster_self(self, body: dict) -> dict:
+        """agent/self of a server of several or of a client-only agent (cluster.py)."""
+        from .cluster import ClientAgent
+
+        router = self.router
+        if isinstance(router, ClientAgent):
+            body["config"]["Server"]["Enabled"] = False
+            body["member"] = {}
+            del body["stats"]["nomad"]
+            body["stats"]["client"].update({
+                "known_servers": router.known_servers(),
+                "last_heartbeat": "%.0fs" % (time.time() - router.last_heartbeat) if router.last_heartbeat else "0"})
+            return body
+        client = bool(((getattr(self, "agent_config", None) or {}).get("client") or [{}])[0].get("enabled"))
+        body["config"]["Client"]["Enabled"] = client
+        body["member"]["Addr"] = router.advertise
+        body["stats"]["nomad"]["leader"] = "true" if router.is_leader else "false"
+        body["stats"]["nomad"]["leader_addr"] = "%s:4647" % router.leader
+        if not client:
+            del body["stats"]["client"]
+        return body
+
+    def server_info(self) -> dict:
+        """What a server says of itself to the others of its cluster (``GET /v1/sim/server``; no secrets)."""
+        return {"ID": self.node_id, "Name": self.node_name, "Region": self.region, "Datacenter": self.datacenter,
+                "Version": VERSION}
+
+    def status_leader(self, request: Request) -> Response:
+        return _json_response(self.router.status_leader() if self.router is not None else "127.0.0.1:4647")
+
+    def status_peers(self, request: Request) -> Response:
+        return Response(200, self.router.peers() if self.router is not None else ["127.0.0.1:4647"])
 
     def agent_health(self, request: Request) -> Response:
         """One section per role of this agent, as Nomad's HealthRequest (command/agent/agent_endpoint.go):
@@ -497,18 +773,22 @@ class NomadSim(App):
 
     def agent_members(self, request: Request) -> Response:
         member = self.agent_self(request).body["member"]
+        members = [member] if self.router is None else self.router.members()
         return Response(200, {"ServerName": self.node_name, "ServerRegion": self.region,
-                              "ServerDC": self.datacenter, "Members": [member]})
+                              "ServerDC": self.datacenter, "Members": members})
 
     def _state(self) -> dict:
         return {"index": self.index, "jobs": [[list(k), v] for k, v in self.jobs.items()],
                 "evals": self.evals, "deployments": self.deployments, "allocs": self.allocs,
                 "tokens": self.tokens, "acl_bootstrapped": self.acl_bootstrapped,
                 "variables": [[list(k), v] for k, v in self.variables.items()],
-                "namespaces": self.namespaces, "host_volumes": self.host_volumes}
+                "namespaces": self.namespaces, "host_volumes": self.host_volumes, "nodes": self.nodes}
 
     def raft_configuration(self, request: Request) -> Response:
-        """One voter, the leader: this agent (RaftServer fields of the API description)."""
+        """One voter, the leader: this agent (RaftServer fields of the API description); the servers of
+        a cluster (cluster.py), the fixed leader marked."""
+        if self.router is not None:
+            return Response(200, {"Index": self.index, "Servers": self.router.raft_servers()})
         return Response(200, {"Index": self.index, "Servers": [{
             "ID": self.node_id, "Node": "%s.%s" % (self.node_name, self.region), "Address": "127.0.0.1:4647",
             "Leader": True, "Voter": True, "RaftProtocol": "3"}]})
@@ -538,6 +818,9 @@ class NomadSim(App):
         self.tokens, self.acl_bootstrapped = state["tokens"], state["acl_bootstrapped"]
         self.variables = {tuple(k): v for k, v in state["variables"]}
         self.namespaces, self.host_volumes = state["namespaces"], state["host_volumes"]
+        self.nodes = state.get("nodes") or {}
+        for node in self.nodes.values():  # a (re)started leader gives every node a fresh heartbeat grace
+            node["_last_seen"] = time.time()
 
     def jwks(self, request: Request) -> Response:
         numbers = self._key().public_key().public_numbers()
@@ -566,7 +849,10 @@ class NomadSim(App):
     def acl_token_self(self, request: Request) -> Response:
         if not self.acl_enabled:
             raise HTTPError(400, "ACL support disabled")
-        return Response(200, self.tokens[self._token(request)])
+        token = self.tokens.get(self._token(request))
+        if token is None and self.router is not None:
+            token = self.router.resolve_token(self._token(request))
+        return Response(200, token)
 
     # jobs
     def jobs_list(self, request: Request) -> Response:
@@ -880,6 +1166,15 @@ class NomadSim(App):
         out.setdefault("ID", str(uuid.uuid4()))
         out["Namespace"] = ns
         out.setdefault("PluginID", "mkdir" if create else "")
+        clustered = self.runner is None and (self.nodes or self.router is not None)
+        if clustered:  # client nodes of client-only agents (cluster.py): the volume is on one of them
+            ready = [n for n in sorted(self.nodes.values(), key=lambda n: n["Name"]) if self._node_status(n) == "ready"]
+            if not out.get("NodeID") and create and ready:
+                out["NodeID"] = ready[0]["ID"]
+            if not out.get("NodeID"):
+                raise HTTPError(400, "could not place volume: no node meets constraints")
+            if out["NodeID"] not in self.nodes:
+                raise HTTPError(400, 'could not place volume: node "%s" not found' % out["NodeID"])
         out["NodeID"] = out.get("NodeID") or self.node_id
         out["NodePool"] = out.get("NodePool") or "default"
         out.setdefault("Constraints", None)
@@ -890,7 +1185,10 @@ class NomadSim(App):
                                                   "AccessMode": "single-node-writer"}])
         out.setdefault("Parameters", None)
         if create and not out.get("HostPath"):  # the mkdir plugin: <data_dir>/host_volumes/<id> on the client
-            out["HostPath"] = os.path.join(self.data_dir or "/opt/nomad/data", "host_volumes", out["ID"])
+            base = os.path.join(self.data_dir or "/opt/nomad/data", "host_volumes")
+            if clustered:  # the node's client { host_volumes_dir } (its agent makes the directory)
+                base = self.nodes[out["NodeID"]].get("HostVolumesDir") or "/opt/nomad/data/host_volumes"
+            out["HostPath"] = os.path.join(base, out["ID"])
             if self.runner is not None:
                 os.makedirs(out["HostPath"], mode=0o700, exist_ok=True)
         out["State"] = "ready"
@@ -898,6 +1196,8 @@ class NomadSim(App):
         out["CreateTime"] = existing["CreateTime"] if existing else now
         out["ModifyIndex"], out["ModifyTime"] = idx, now
         self.host_volumes[out["ID"]] = out
+        if clustered:
+            self._unblock("volume-update")
         return Response(200, {"Volume": out, "Warnings": "", "Index": idx})
 
     def volume_create(self, request: Request) -> Response:
