@@ -35,9 +35,9 @@ RECAP = re.compile(r"^(\S+)\s+:\s+(ok=\d+.*)$", re.M)
 
 def molecule(action: str, scenario: str, extra: tuple[str, ...] = ()) -> tuple[float, str]:
     start = time.monotonic()
-    proc = subprocess.run(["molecule", action, "-s", scenario] + (["--", *extra] if extra else []), cwd=REPO, capture_output=True, text=True,
-                          check=False, env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-                                                PY_COLORS="0"))
+    argv = ["molecule", action, "-s", scenario] + (["--", *extra] if extra else [])
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False,
+                          env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PY_COLORS="0"))
     seconds = time.monotonic() - start
     if proc.returncode != 0:
         sys.stderr.write((proc.stdout + proc.stderr)[-4000:])
