@@ -96,7 +96,7 @@ layer_molecule() {
   [ ${#scenarios[@]} -gt 0 ] || { log "no molecule scenarios found"; return 1; }
   # Longest first (by their CI times), so the two slots finish close together
   # instead of one long scenario running alone at the end.
-  local longest=(site hashistack_cluster hashistack apps zfs backup_zfs) ordered=() s
+  local longest=(hashistack_cluster site apps zfs hashistack backup_zfs) ordered=() s
   for s in "${longest[@]}"; do
     if [[ " ${scenarios[*]} " == *" $s "* ]]; then ordered+=("$s"); fi
   done
