@@ -11,6 +11,7 @@ standby, the active node down and back.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import signal
@@ -239,7 +240,11 @@ def test_three_server_raft_cluster(cluster):
     assert (status["initialized"], status["sealed"]) == (True, True)
     assert c.api(2, "GET", "kv/data/app", token=root).status_code == 503
     c.unseal(2, [keys[4], keys[3]])
-    assert c.api(2, "POST", "sys/unseal", {"key": "11" * 33}).status_code == 400
+    # A wrong third share: its x coordinate (last byte) differs from both, so the shares combine, to a wrong key.
+    taken = {base64.b64decode(keys[4])[-1], base64.b64decode(keys[3])[-1]}
+    wrong_x = next(x for x in range(1, 256) if x not in taken)
+    refused = c.api(2, "POST", "sys/unseal", {"key": "11" * 32 + "%02x" % wrong_x})
+    assert refused.status_code == 400 and "cipher: message authentication failed" in refused.text, refused.text
     assert c.unseal(2, keys[:3])["sealed"] is False
     assert c.api(2, "GET", "sys/health").status_code == 429
     assert c.api(2, "GET", "kv/data/app", token=root).json()["data"]["data"] == {"password": "s3cret"}

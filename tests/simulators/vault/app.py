@@ -682,16 +682,12 @@ class VaultApp(App):
             "root_token": root,
         })
 
-    def _unseal(self, req: Request) -> Response:
-        body = req.json() or {}
-        if not self.initialized:
-            raise _err(400, "Vault is not initialized")
-        if body.get("reset"):
-            self.unseal_progress = []
-            self.unseal_nonce = ""
-            return Response(200, self.seal_status())
-        if not self.sealed:
-            return Response(200, self.seal_status())
+    def take_unseal_share(self, body: dict[str, Any], threshold: int) -> bytes | None:
+        """Add ``body["key"]`` to the unseal progress; return the combined key once ``threshold`` shares are in.
+
+        Shared by a sealed node and a joining standby (ha.py). As in Vault, a share given twice is ignored,
+        and shares that cannot be combined (two with the same x coordinate) are a 400 that resets progress.
+        """
         key_text = body.get("key")
         if not key_text:
             raise _err(400, "'key' must be specified in request body as JSON, or 'reset' set to true")
@@ -702,17 +698,36 @@ class VaultApp(App):
                 key = base64.b64decode(key_text, validate=True)
             except (binascii.Error, ValueError):
                 raise _err(400, "'key' must be a valid hex or base64 string")
-        assert self.seal_conf is not None
         if key in self.unseal_progress:
-            return Response(200, self.seal_status())
+            return None
         if not self.unseal_nonce:
             self.unseal_nonce = str(uuid.uuid4())
         self.unseal_progress.append(key)
-        if len(self.unseal_progress) < self.seal_conf["t"]:
-            return Response(200, self.seal_status())
+        if len(self.unseal_progress) < threshold:
+            return None
         parts, self.unseal_progress, self.unseal_nonce = self.unseal_progress, [], ""
+        if len(parts) == 1:
+            return parts[0]
         try:
-            candidate = parts[0] if len(parts) == 1 else shamir.combine(parts)
+            return shamir.combine(parts)
+        except ValueError as exc:
+            raise _err(400, "failed to compute combined key: %s" % exc)
+
+    def _unseal(self, req: Request) -> Response:
+        body = req.json() or {}
+        if not self.initialized:
+            raise _err(400, "Vault is not initialized")
+        if body.get("reset"):
+            self.unseal_progress = []
+            self.unseal_nonce = ""
+            return Response(200, self.seal_status())
+        if not self.sealed:
+            return Response(200, self.seal_status())
+        assert self.seal_conf is not None
+        candidate = self.take_unseal_share(body, self.seal_conf["t"])
+        if candidate is None:
+            return Response(200, self.seal_status())
+        try:
             core = self._open_barrier(candidate)
         except Exception:
             raise _err(400, "Error: failed to decrypt keys from storage: cipher: message authentication failed")

@@ -25,7 +25,6 @@ and ``/v1/sys/sim/raft/answer`` on the leader), standing in for Vault's
 from __future__ import annotations
 
 import base64
-import binascii
 import http.client
 import json
 import os
@@ -40,7 +39,6 @@ from urllib.parse import urlencode, urlsplit
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..base import HTTPError, Request, Response
-from . import shamir
 
 MEMBER_FILE = "raft-member.json"
 NODE_ID_FILE = "node-id"
@@ -374,25 +372,9 @@ class HANode:
             return Response(200, self.seal_status())
         if self.unsealed:
             return Response(200, self.seal_status())
-        key_text = body.get("key")
-        if not key_text:
-            raise _err(400, "'key' must be specified in request body as JSON, or 'reset' set to true")
-        try:
-            key = bytes.fromhex(key_text)
-        except ValueError:
-            try:
-                key = base64.b64decode(key_text, validate=True)
-            except (binascii.Error, ValueError):
-                raise _err(400, "'key' must be a valid hex or base64 string")
-        if key in app.unseal_progress:
+        candidate = app.take_unseal_share(body, int(info["t"]))
+        if candidate is None:
             return Response(200, self.seal_status())
-        if not app.unseal_nonce:
-            app.unseal_nonce = str(uuid.uuid4())
-        app.unseal_progress.append(key)
-        if len(app.unseal_progress) < int(info["t"]):
-            return Response(200, self.seal_status())
-        parts, app.unseal_progress, app.unseal_nonce = app.unseal_progress, [], ""
-        candidate = parts[0] if len(parts) == 1 else shamir.combine(parts)
         self._join(candidate)
         return Response(200, self.seal_status())
 

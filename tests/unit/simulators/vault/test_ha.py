@@ -231,3 +231,22 @@ def test_a_non_loopback_listener_needs_the_explicit_opt_in(tmp_path, monkeypatch
                   + 'storage "raft" {\n path = "%s"\n}\n' % tmp_path)
     assert main(["server", "-config=%s" % path]) == 1
     assert "loopback only, not 0.0.0.0 (set VAULT_SIM_ALLOW_NON_LOOPBACK=1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("which", ["active", "standby"])
+def test_shares_with_the_same_x_coordinate_are_refused_and_reset_progress(pair, which):
+    """Vault's shamir.Combine refuses two parts with one x coordinate: an ErrInvalidKey, so a 400."""
+    active, standby, keys, root = pair
+    node = active if which == "active" else standby
+    assert node.api("POST", "sys/seal", token=root).status_code == 204
+    first = bytes.fromhex(keys[0])
+    twin = bytes(b ^ 0x5A for b in first[:-1]) + first[-1:]  # other bytes, same x coordinate (last byte)
+    assert node.api("POST", "sys/unseal", {"key": first.hex()}).json()["progress"] == 1
+    refused = node.api("POST", "sys/unseal", {"key": twin.hex()})
+    assert refused.status_code == 400
+    assert refused.json() == {"errors": ["failed to compute combined key: duplicate part detected"]}
+    status = node.api("GET", "sys/seal-status").json()
+    assert (status["sealed"], status["progress"], status["nonce"]) == (True, 0, "")
+    for key in keys[:2]:
+        node.api("POST", "sys/unseal", {"key": key})
+    assert node.api("GET", "sys/seal-status").json()["sealed"] is False
