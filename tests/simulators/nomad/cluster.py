@@ -71,21 +71,15 @@ def forward(request: Request, base: str, timeout: float = 30.0) -> Response | No
     return Response(status, raw, out)
 
 
-def _get(base: str, path: str, token: str = "", timeout: float = 2.0) -> tuple[int, Any]:
-    req = urllib.request.Request(base.rstrip("/") + path, headers={"X-Nomad-Token": token} if token else {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")
-    except (OSError, ValueError):
-        return 0, None
-
-
-def _send(method: str, base: str, path: str, body: Any, token: str, timeout: float = 10.0) -> tuple[int, Any]:
-    req = urllib.request.Request(base.rstrip("/") + path, data=json.dumps(body).encode(), method=method,
-                                 headers={"X-Nomad-Token": token, "Content-Type": "application/json"})
+def _request(method: str, base: str, path: str, body: Any = None, token: str = "",
+             timeout: float = 2.0) -> tuple[int, Any]:
+    """(status, parsed JSON) of one request to another agent; an HTTP error's text; (0, None) if unreachable."""
+    headers = {"X-Nomad-Token": token} if token else {}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(base.rstrip("/") + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             raw = resp.read()
@@ -108,7 +102,7 @@ class _TokenCache:
         if cached and time.time() - cached[0] < 30:
             return cached[1]
         for base in bases:
-            status, token = _get(base, "/v1/acl/token/self", secret)
+            status, token = _request("GET", base, "/v1/acl/token/self", token=secret)
             if status == 200 and isinstance(token, dict):
                 self.tokens[secret] = (time.time(), token)
                 return token
@@ -153,7 +147,7 @@ class ServerRouter:
         """What server ``addr`` says of itself (None: it does not answer)."""
         if addr == self.advertise:
             return self.sim.server_info()
-        status, body = _get(self.base(addr), "/v1/sim/server", timeout=1.0)
+        status, body = _request("GET", self.base(addr), "/v1/sim/server", timeout=1.0)
         return body if status == 200 and isinstance(body, dict) else None
 
     def leader_alive(self) -> bool:
@@ -246,10 +240,7 @@ class ClientAgent:
     # ---- the sync with the servers ----------------------------------------------------
     def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         for base in self.bases():
-            if method == "GET":
-                status, answer = _get(base, path, self.secret, timeout=10.0)
-            else:
-                status, answer = _send(method, base, path, body, self.secret)
+            status, answer = _request(method, base, path, body, self.secret, timeout=10.0)
             if status and not (status == 500 and answer == NO_LEADER):
                 self.current = base.split("://", 1)[1].rsplit(":", 1)[0]
                 return status, answer
