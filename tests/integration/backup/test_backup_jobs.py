@@ -11,28 +11,16 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 from ansible_collections.selfhost.homelab.plugins.filter.backup_plan import backup_plan
 from backup_it import PROGRAM, parse_metrics
 from restic_it import BINARIES, PASSWORD, S3_KEY_ID, S3_SECRET, free_port, stop, wait_port, write_tree
 
+from tests.support.net import http
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 RESTIC = BINARIES["0.18"]
-
-
-def http(method, url, body=None, token=None, timeout=15):
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"X-Vault-Token": token} if token else {}
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status, raw = resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    return status, (json.loads(raw) if raw and raw[:1] in (b"{", b"[") else raw)
 
 
 def wait_for(predicate, timeout=60.0, what="condition"):
@@ -183,7 +171,7 @@ def test_jobs_run_the_program_with_secrets_from_vault(stack, s3_server, src_root
     assert photos["fields"] == ["offsite_aws_access_key_id", "offsite_aws_secret_access_key", "restic_password"]
 
     # Vault as the vault role leaves it: KV v2, the set's secret, each job's policy and JWT role.
-    vault, root = stack["vault"] + "/v1/", "root"
+    vault, root = stack["vault"] + "/v1/", {"X-Vault-Token": "root"}
     assert http("POST", vault + "sys/mounts/kv", {"type": "kv", "options": {"version": "2"}}, root)[0] == 204
     secret = {"restic_password": PASSWORD, "offsite_aws_access_key_id": S3_KEY_ID,
               "offsite_aws_secret_access_key": S3_SECRET}
