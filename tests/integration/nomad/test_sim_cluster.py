@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[3]
 SERVERS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 CLIENT = "127.0.0.5"
 
-SERVER_HCL = """
+AGENT_HCL = """
 name      = "{name}"
 data_dir  = "{data}"
 bind_addr = "{addr}"
@@ -45,7 +45,9 @@ ports {{
 acl {{
   enabled = true
 }}
-server {{
+"""
+
+SERVER_HCL = AGENT_HCL + """server {{
   enabled          = true
   bootstrap_expect = 3
   server_join {{
@@ -54,22 +56,7 @@ server {{
 }}
 """
 
-CLIENT_HCL = """
-name      = "{name}"
-data_dir  = "{data}"
-bind_addr = "{addr}"
-advertise {{
-  http = "{addr}"
-  rpc  = "{addr}"
-  serf = "{addr}"
-}}
-ports {{
-  http = {port}
-}}
-acl {{
-  enabled = true
-}}
-server {{
+CLIENT_HCL = AGENT_HCL + """server {{
   enabled = false
 }}
 client {{
