@@ -178,7 +178,8 @@ def cluster(tmp_path):
         c.close()
 
 
-def _job(name: str, script: Path, out: Path, volume: str = "") -> str:
+def _job(name: str, script: Path, out: Path, volume: str = "", task_extra: str = "") -> str:
+    """A raw_exec job running ``script out``; ``task_extra``: more task stanzas (indented 6)."""
     vol = 'volume "data" {\n      type   = "host"\n      source = "%s"\n    }\n' % volume if volume else ""
     return """
 job "%s" {
@@ -191,10 +192,10 @@ job "%s" {
         command = "%s"
         args    = ["%s"]
       }
-    }
+%s    }
   }
 }
-""" % (name, vol, script, out)
+""" % (name, vol, script, out, task_extra)
 
 
 def _running(pid_file: Path) -> int:
@@ -369,26 +370,13 @@ def test_a_client_started_before_its_servers_waits_for_them(tmp_path):
         c.close()
 
 
-VAULT_JOB = """
-job "secretive" {
-  datacenters = ["dc1"]
-  group "app" {
-    task "main" {
-      driver = "raw_exec"
-      config {
-        command = "%s"
-        args    = ["%s"]
-      }
-      vault {
+VAULT_TASK = """      vault {
         role = "secretive"
       }
       template {
         data        = "greeting={{ with secret \\"kv/data/app\\" }}{{ .Data.data.greeting }}{{ end }}"
         destination = "local/greeting.txt"
       }
-    }
-  }
-}
 """
 
 
@@ -423,7 +411,7 @@ def test_vault_jwt_auth_with_a_servers_jwks_accepts_the_clients_tasks(tmp_path):
         script.write_text(TASK_SCRIPT)
         script.chmod(0o755)
         out = tmp_path / "secretive.pid"
-        c.register(SERVERS[2], VAULT_JOB % (script, out))
+        c.register(SERVERS[2], _job("secretive", script, out, task_extra=VAULT_TASK))
         wait(lambda: _running(out), timeout=30, what="the task with a Vault token")
         (alloc,) = c.ok(SERVERS[1], "GET", "/v1/job/secretive/allocations")
         rendered = tmp_path / "client-1" / "alloc" / alloc["ID"] / "main" / "local" / "greeting.txt"
