@@ -122,6 +122,9 @@ def test_vault_role_writes_the_policies_and_roles_the_backup_jobs_use(tmp_path, 
     assert resp.json()["data"]["data"] == {"restic_password": "pw-apps"}
     # A second run finds every policy and role as wanted and writes none.
     again = _run(tmp_path, vault_sim)
-    for name in ("Write the job policies that differ", "Write the JWT roles that differ"):
-        results = again[name].get("results", [])
-        assert len(results) == 5 and not any(r.get("changed") for r in results), (name, results)
+    acl = again["Write the job policies and JWT roles that differ"]
+    assert acl["changed"] is False, acl
+    assert len(acl["policies"]) == 5 and not any(p["changed"] for p in acl["policies"]), acl
+    assert len(acl["jwt_roles"]) == 5 and not any(r["changed"] for r in acl["jwt_roles"]), acl
+    # One read per policy and per role, and no write.
+    assert acl["requests"] == 10, acl
