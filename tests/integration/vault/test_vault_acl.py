@@ -216,7 +216,8 @@ def test_diff_shows_policy_text_and_compared_role_keys(vault, jwt_mount, names, 
 
 @pytest.mark.parametrize("options,message", [
     ({"policies": [{"policy": "x"}]}, "policies[0].name is required"),
-    ({"policies": [{"name": "a", "policy": "# a"}, {"name": "b"}]}, "policies[1].policy is required (the policy text, HCL or JSON)"),
+    ({"policies": [{"name": "a", "policy": "# a"}, {"name": "b"}]},
+     "policies[1].policy is required (the policy text, HCL or JSON)"),
     ({"policies": [{"name": "a", "policy": "# a"}, {"name": "A", "policy": "# b"}]},
      "policies[1].name 'A' is already given at policies[0]"),
     ({"jwt_roles": [{"name": "r", "role": {"user_claim": "sub"}}, {"name": "r", "role": {"user_claim": "sub"}},
