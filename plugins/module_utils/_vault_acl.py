@@ -149,8 +149,8 @@ def _check_name(where, item):
 
 def _check_keys(where, item, allowed):
     if not isinstance(item, dict):
-        raise VaultError('%s must be a dictionary with %s, got %s' % (where, ', '.join(allowed),
-                                                                       type(item).__name__))
+        raise VaultError('%s must be a dictionary with %s, got %s'
+                         % (where, ', '.join(allowed), type(item).__name__))
     unknown = sorted(str(k) for k in item if k not in allowed)
     if unknown:
         raise VaultError('%s has unknown key(s) %s; expected %s' % (where, ', '.join(unknown), ', '.join(allowed)))
