@@ -4,7 +4,8 @@ site.yml runs the vault role (HashiCorp layer) before the backup role (platform 
 role computes the backup jobs from the same inventory through the backup_vault filter. Here the vault
 role's secrets tasks run against the Vault simulator on loopback with a backup inventory, then the
 backup role's preflight builds its plan from the same inventory, and the play asserts that Vault now
-holds exactly the policies and JWT roles the plan's jobs use. A second run changes nothing.
+holds exactly the policies and JWT roles the plan's jobs use. A second run changes nothing; a third, after
+a role's token_period was changed in Vault, puts it back.
 """
 
 from __future__ import annotations
@@ -128,3 +129,12 @@ def test_vault_role_writes_the_policies_and_roles_the_backup_jobs_use(tmp_path, 
     assert len(acl["jwt_roles"]) == 5 and not any(r["changed"] for r in acl["jwt_roles"]), acl
     # One read per policy and per role, and no write.
     assert acl["requests"] == 10, acl
+    # A role changed behind the role's back (here its token_period) is put back: every field is compared.
+    role_url = "%s/v1/auth/jwt-nomad/role/backup-etc" % vault_sim.address
+    headers = {"X-Vault-Token": vault_sim.app.dev_root_token}
+    assert requests.post(role_url, json={"token_period": "5m"}, headers=headers, timeout=10).status_code == 204
+    acl = _run(tmp_path, vault_sim)["Write the job policies and JWT roles that differ"]
+    assert acl["changed"] is True and acl["requests"] == 11, acl
+    assert [r["name"] for r in acl["jwt_roles"] if r["changed"]] == ["backup-etc"], acl
+    assert acl["jwt_roles"][2]["differences"] == ["token_period"], acl
+    assert requests.get(role_url, headers=headers, timeout=10).json()["data"]["token_period"] == 1800
