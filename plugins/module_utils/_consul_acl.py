@@ -232,7 +232,7 @@ class ACL(object):
                 stub = None  # deleted between the list and the read
             differences = []
             if stub is None:
-                differences = ['rules'] + (['description'] if want['description'] is not None else [])
+                differences = (['description'] if want['description'] is not None else []) + ['rules']
             else:
                 if rules != want['rules']:
                     differences.append('rules')

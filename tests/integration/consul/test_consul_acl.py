@@ -52,7 +52,7 @@ def writes(consul):
 def test_check_create_again_change(consul, names, play):
     secrets = [str(uuid.uuid4()), str(uuid.uuid4())]
     pols = [{"name": n, "rules": rules_for(n), "description": "it: %s" % n} for n in names]
-    toks = [{"name": n, "secret_id": s, "policies": [n]} for n, s in zip(names, secrets)]
+    toks = [{"name": n, "secret_id": s, "policies": [n]} for n, s in zip(names, secrets, strict=True)]
     changed_pols = [pols[0], {**pols[1], "rules": rules_for(names[1] + "-v2")}]
     started = time.monotonic()
     res = play([
@@ -73,7 +73,7 @@ def test_check_create_again_change(consul, names, play):
     assert [p["name"] for p in create["policies"]] == names and all(p["created"] for p in create["policies"])
     assert create["created_tokens"] == names
     assert all(t["accessor_id"] for t in create["tokens"])
-    for name, secret in zip(names, secrets):
+    for name, secret in zip(names, secrets, strict=True):
         held = policy(consul, name)
         assert held["Rules"] == rules_for(name) and held["Description"] == "it: %s" % name
         # The token exists with the given SecretID and its policy: it resolves with that secret.
