@@ -226,7 +226,8 @@ def main():
             rules=dict(type='str'),
             description=dict(type='str'),
         )),
-        tokens=dict(type='list', elements='dict', default=[], options=dict(
+        # no_log only on the SecretIDs inside: the names and policies stay visible in the results.
+        tokens=dict(type='list', elements='dict', default=[], no_log=False, options=dict(
             name=dict(type='str'),
             secret_id=dict(type='str', no_log=True),
             policies=dict(type='list', elements='str'),

@@ -118,10 +118,10 @@ def test_token_missing_its_policy_gets_it_back_and_keeps_the_others(consul, name
     status, token = consul.api("PUT", "/acl/token", {"SecretID": secret, "Description": "by hand",
                                                      "Policies": [{"Name": names[1]}]})
     assert status == 200, token
+    wanted = [{"name": "t", "secret_id": secret, "policies": [names[0]]}]
     res = play([
-        task("give the policy back", acl(policies=pols, tokens=[{"name": "t", "secret_id": secret,
-                                                                   "policies": [names[0]]}])),
-        task("again", acl(policies=pols, tokens=[{"name": "t", "secret_id": secret, "policies": [names[0]]}])),
+        task("give the policy back", acl(policies=pols, tokens=wanted)),
+        task("again", acl(policies=pols, tokens=wanted)),
         task("set a description", acl(tokens=[{"name": "t", "secret_id": secret, "policies": [names[0]],
                                                "description": "managed"}])),
     ], diff=True)
