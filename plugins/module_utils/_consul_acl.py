@@ -76,9 +76,10 @@ def validate(params):
         where = 'policies[%d]' % index
         _check_dict(where, item, POLICY_KEYS)
         name = _check_policy_name(where + '.name', item.get('name'))
-        if name in seen:
-            raise ConsulError('%s.name %r is already given at policies[%d]' % (where, name, seen[name]))
-        seen[name] = index
+        # Consul looks policy names up regardless of case, so "Web" and "web" are one policy.
+        if name.lower() in seen:
+            raise ConsulError('%s.name %r is already given at policies[%d]' % (where, name, seen[name.lower()]))
+        seen[name.lower()] = index
         rules = item.get('rules')
         if rules is None:
             raise ConsulError('%s.rules is required (the policy rules, HCL or JSON)' % where)
@@ -108,7 +109,7 @@ def validate(params):
             raise ConsulError('%s.policies must be a list of policy names, got %s' % (where, type(links).__name__))
         for pos, link in enumerate(links):
             _check_policy_name('%s.policies[%d]' % (where, pos), link)
-        if len(set(links)) != len(links):
+        if len(set(link.lower() for link in links)) != len(links):
             raise ConsulError('%s.policies names a policy twice' % where)
         description = _check_string(where + '.description', item.get('description'), required=False)
         tokens.append({'name': name, 'secret_id': secret, 'policies': list(links), 'description': description})
@@ -135,8 +136,8 @@ def token_differences(want, current):
     if current is None:
         return sorted(['secret_id', 'policies'] + (['description'] if want['description'] is not None else []))
     out = []
-    have = policy_links(current)
-    if any(name not in have for name in want['policies']):
+    have = [str(name).lower() for name in policy_links(current)]
+    if any(name.lower() not in have for name in want['policies']):
         out.append('policies')
     if want['description'] is not None and want['description'] != (current.get('Description') or ''):
         out.append('description')
@@ -154,9 +155,10 @@ def token_body(want, current):
                 'Description': want['description'] if want['description'] is not None else want['name'],
                 'Policies': [{'Name': name} for name in want['policies']]}
     have = policy_links(current)
+    lower = [str(name).lower() for name in have]
     body = {'AccessorID': current['AccessorID'], 'SecretID': want['secret_id'],
             'Description': want['description'] if want['description'] is not None else current.get('Description', ''),
-            'Policies': [{'Name': name} for name in have + [n for n in want['policies'] if n not in have]]}
+            'Policies': [{'Name': name} for name in have + [n for n in want['policies'] if n.lower() not in lower]]}
     for field in KEPT_TOKEN_FIELDS:
         if current.get(field) not in (None, [], ''):
             body[field] = current[field]
@@ -193,7 +195,7 @@ class ACL(object):
 
     def list_policies(self):
         body = self.client.call('GET', 'acl/policies')[1] or []
-        return dict((stub.get('Name'), stub) for stub in body if isinstance(stub, dict))
+        return dict((str(stub.get('Name')).lower(), stub) for stub in body if isinstance(stub, dict))
 
     def read_policy(self, stub, want):
         """Consul's Rules of an existing policy: from the hash when it matches, else one read."""
@@ -226,7 +228,7 @@ class ACL(object):
         result = {'changed': False, 'policies': [], 'tokens': [], 'created_tokens': [], 'diff': []}
         stubs = self.list_policies() if policies or tokens else {}
         for want in policies:
-            stub = stubs.get(want['name'])
+            stub = stubs.get(want['name'].lower())
             rules = self.read_policy(stub, want) if stub is not None else None
             if stub is not None and rules is None:
                 stub = None  # deleted between the list and the read
@@ -250,7 +252,8 @@ class ACL(object):
             if stub is None:
                 plan.append(('policy ' + want['name'], 'PUT', 'acl/policy', body))
             else:
-                body['ID'] = stub['ID']
+                # Keep Consul's spelling of the name: a name given in another case is the same policy.
+                body.update(ID=stub['ID'], Name=stub.get('Name') or want['name'])
                 if stub.get('Datacenters'):
                     body['Datacenters'] = stub['Datacenters']
                 plan.append(('policy ' + want['name'], 'PUT', 'acl/policy/%s' % quote(stub['ID'], safe=''), body))
@@ -260,9 +263,9 @@ class ACL(object):
                 'after_header': path,
                 'before': before, 'after': {'description': description, 'rules': _text(want['rules'])},
             })
-        known = set(stubs) | set(want['name'] for want in policies)
+        known = set(stubs) | set(want['name'].lower() for want in policies)
         for index, want in enumerate(tokens):
-            unknown = [name for name in want['policies'] if name not in known]
+            unknown = [name for name in want['policies'] if name.lower() not in known]
             if unknown:
                 raise ConsulError('tokens[%d].policies: no policy named %s in Consul nor in policies'
                                   % (index, ', '.join(unknown)))

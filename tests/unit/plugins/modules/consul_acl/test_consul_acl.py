@@ -133,6 +133,8 @@ def test_check_mode_reports_a_new_token_without_an_accessor(monkeypatch):
     ({"policies": [{"name": "a", "rules": "x"}, {"name": "a", "rules": "y"}]},
      "policies[1].name 'a' is already given at policies[0]"),
     ({"policies": [{"rules": "x"}]}, "policies[0].name is required"),
+    ({"policies": [{"name": "web", "rules": "x"}, {"name": "Web", "rules": "y"}]},
+     "policies[1].name 'Web' is already given at policies[0]"),
     ({"policies": [{"name": "a/b", "rules": "x"}]}, "policies[0].name 'a/b' must be 1 to 128 letters"),
     ({"policies": [{"name": "a"}]}, "policies[0].rules is required"),
     ({"tokens": [{"name": "t", "policies": []}]}, "tokens[0].secret_id is required"),

@@ -60,3 +60,9 @@ def test_validate_normalises():
                                  "tokens": [{"name": "t", "secret_id": WANT["secret_id"], "policies": ["a"]}]})
     assert policies == [{"name": "a", "rules": "", "description": None}]
     assert tokens == [dict(WANT)]
+
+
+def test_policy_names_compare_regardless_of_case():
+    assert token_differences(dict(WANT, policies=["A", "Extra"]), HAVE) == []
+    assert token_body(dict(WANT, policies=["EXTRA", "b"]), HAVE)["Policies"] == [
+        {"Name": "a"}, {"Name": "extra"}, {"Name": "b"}]
