@@ -27,7 +27,8 @@ description:
     removal needs an option that names it, O(destroy) or O(delete_metadata).
   - Secret values are never logged and never shown in the diff unless O(diff_show_values=true).
   - Every failure (unreachable server, bad token, sealed Vault, a non-KV mount, a CAS
-    mismatch, bad input) is a one-line message, and nothing was changed.
+    mismatch, bad input) is a one-line message, and nothing was changed (with O(secrets), unless
+    Vault refuses a write half-way through the list; see below).
   - With O(secrets) every item is treated exactly as one secret given with O(path) and O(data)
     (read, compare, write only if it differs; check-and-set on KV v2), for O(state=present) only.
     All items are validated before the first request, and all are read before the first write,
@@ -296,24 +297,24 @@ mount:
   sample: kv
 path:
   description: The secret's path inside the mount.
-  returned: success and O(path) is given
+  returned: success and path is given
   type: str
   sample: traefik
 version:
   description:
     - KV v2 version of the secret after the run (in check mode, the version a write would create).
     - For O(state=read), the version read. V(null) on KV v1.
-  returned: success and O(path) is given
+  returned: success and path is given
   type: int
   sample: 3
 created:
   description: Whether the secret did not exist before (O(state=present)).
-  returned: state is present and O(path) is given
+  returned: state is present and path is given
   type: bool
   sample: false
 secrets:
   description: One entry per item of O(secrets), in the order given.
-  returned: success and O(secrets) is given
+  returned: success and secrets is given
   type: list
   elements: dict
   contains:
