@@ -382,7 +382,8 @@ def main():
     argument_spec = vault_argument_spec(
         mount=dict(type='str', default='kv', aliases=['engine_mount_point']),
         path=dict(type='str'),
-        secrets=dict(type='list', elements='dict', options=dict(
+        # The values are no_log (data); the paths are not, so results and errors can name them.
+        secrets=dict(type='list', elements='dict', no_log=False, options=dict(
             # path and data are required; the module checks that itself, so the message names the item.
             path=dict(type='str'),
             data=dict(type='dict', no_log=True),
