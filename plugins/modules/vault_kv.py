@@ -11,7 +11,8 @@ version_added: 0.1.0
 author:
   - selfhost.homelab contributors (@selfhost)
 description:
-  - Manages one secret in a Vault KV mount, version 1 or 2 through the same options.
+  - Manages one secret in a Vault KV mount, version 1 or 2 through the same options, or with
+    O(secrets) many secrets of one mount in one module run.
     The engine version is detected from the mount (C(sys/internal/ui/mounts), as the
     Vault CLI does) or given with O(engine_version).
   - Reads before it writes, always. An unchanged secret writes nothing and creates no
@@ -26,7 +27,13 @@ description:
     removal needs an option that names it, O(destroy) or O(delete_metadata).
   - Secret values are never logged and never shown in the diff unless O(diff_show_values=true).
   - Every failure (unreachable server, bad token, sealed Vault, a non-KV mount, a CAS
-    mismatch, bad input) is a one-line message, and nothing was changed.
+    mismatch, bad input) is a one-line message, and nothing was changed (with O(secrets), unless
+    Vault refuses a write half-way through the list; see below).
+  - With O(secrets) every item is treated exactly as one secret given with O(path) and O(data)
+    (read, compare, write only if it differs; check-and-set on KV v2), for O(state=present) only.
+    All items are validated before the first request, and all are read before the first write,
+    so bad input, a check-and-set mismatch or a merge that leaves no field fails before anything
+    is written. A write that Vault refuses fails the run and names the secrets already written.
 extends_documentation_fragment:
   - selfhost.homelab.vault
 attributes:
@@ -35,7 +42,9 @@ attributes:
     description: Reads the secret and reports what would change; writes nothing.
   diff_mode:
     support: full
-    description: Shows the fields before and after, values redacted unless O(diff_show_values=true).
+    description:
+      - Shows the fields before and after, values redacted unless O(diff_show_values=true).
+      - With O(secrets), one before/after per changed secret, headed by its API path.
   idempotent:
     support: full
     description: An unchanged secret is not written and creates no new version.
@@ -55,8 +64,39 @@ options:
     description:
       - Path of the secret inside the mount (C(traefik), C(apps/photoprism)).
       - Not the API path; C(data/) and C(metadata/) are added for KV v2.
+      - Exactly one of O(path) and O(secrets) is required.
     type: str
-    required: true
+  secrets:
+    description:
+      - Many secrets of the mount, written in one module run; each item is handled as one secret
+        given with O(path), O(data), O(merge) and O(cas) would be. Only with O(state=present).
+      - Mutually exclusive with O(path), O(data), O(cas) and O(metadata). O(metadata), O(versions),
+        O(destroy), O(delete_metadata) and O(version) have no per-item form; use a task for that
+        one secret.
+      - Items are validated before the first request; a bad item fails naming its index and field
+        (C(secrets[3].path must not be empty)). Each path may be given once.
+      - An empty list changes nothing (and sends only the mount lookup of O(engine_version=auto)).
+      - The values in C(data) are C(no_log); the paths are not, and appear in the results.
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description:
+          - Path of the secret inside the mount, as O(path). Required in every item.
+          - Not marked required here so that the module, not Ansible, reports a missing one with its index.
+        type: str
+      data:
+        description:
+          - The secret's fields, as O(data). Required in every item.
+        type: dict
+      merge:
+        description:
+          - As O(merge), for this secret. Default the value of the top-level O(merge).
+        type: bool
+      cas:
+        description:
+          - As O(cas), for this secret (KV v2 only).
+        type: int
   engine_version:
     description:
       - KV version of the mount. V(auto) looks it up (one more request per run);
@@ -66,7 +106,7 @@ options:
     default: auto
   state:
     description:
-      - V(present) writes O(data) if it differs from what is stored.
+      - V(present) writes O(data) (or each item of O(secrets)) if it differs from what is stored.
       - V(absent) deletes the secret (see O(versions), O(destroy), O(delete_metadata)).
       - V(read) returns the secret in RV(data) and changes nothing.
     type: str
@@ -80,6 +120,7 @@ options:
     description:
       - Patch the stored secret with O(data) instead of replacing it. A field whose value is
         C(null) is removed. Without it, fields not in O(data) are removed.
+      - With O(secrets), the default for items that do not set C(merge).
     type: bool
     default: false
   cas:
@@ -136,6 +177,9 @@ options:
 notes:
   - Requests per run with O(engine_version) given, for an unchanged secret - one read. A changed
     secret costs one read and one write; O(metadata) beyond C(custom_metadata) adds a metadata read.
+  - With O(secrets) - one read per item plus one write per item that differs (none in check mode),
+    so an unchanged list of N secrets costs N reads. O(engine_version=auto) adds one request per run,
+    and logging in with O(auth_method=approle) or O(auth_method=jwt) one more. RV(requests) counts them.
   - Results of O(state=read) contain the secret; set C(no_log) on such tasks.
 seealso:
   - name: Vault KV v2 API
@@ -185,6 +229,23 @@ EXAMPLES = r'''
     cas: 0
     data:
       admin_password: "{{ lookup('ansible.builtin.password', '/dev/null length=32') }}"
+
+- name: Write every job's secret in one module run (one read each, a write only for those that differ)
+  selfhost.homelab.vault_kv:
+    mount: kv
+    engine_version: "2"
+    secrets:
+      - path: traefik
+        data: "{{ homelab_secrets.traefik }}"
+      - path: nextcloud
+        merge: true
+        data:
+          consul_token: "{{ nextcloud_consul_token }}"
+      - path: grafana
+        cas: 0
+        data:
+          admin_password: "{{ grafana_admin_password }}"
+  no_log: true
 
 - name: Read a secret (no_log - the result holds its values)
   selfhost.homelab.vault_kv:
@@ -236,21 +297,52 @@ mount:
   sample: kv
 path:
   description: The secret's path inside the mount.
-  returned: success
+  returned: success and path is given
   type: str
   sample: traefik
 version:
   description:
     - KV v2 version of the secret after the run (in check mode, the version a write would create).
     - For O(state=read), the version read. V(null) on KV v1.
-  returned: success
+  returned: success and path is given
   type: int
   sample: 3
 created:
   description: Whether the secret did not exist before (O(state=present)).
-  returned: state is present
+  returned: state is present and path is given
   type: bool
   sample: false
+secrets:
+  description: One entry per item of O(secrets), in the order given.
+  returned: success and secrets is given
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The secret's path inside the mount.
+      type: str
+      sample: traefik
+    changed:
+      description: Whether this secret was written (in check mode, would be).
+      type: bool
+      sample: true
+    created:
+      description: Whether the secret did not exist before.
+      type: bool
+      sample: false
+    version:
+      description:
+        - KV v2 version of the secret after the run (in check mode, the version a write would create).
+        - V(null) on KV v1.
+      type: int
+      sample: 4
+  sample: [{"path": "traefik", "changed": false, "created": false, "version": 3},
+           {"path": "grafana", "changed": true, "created": true, "version": 1}]
+requests:
+  description: The number of HTTP requests this run sent to Vault (mount lookup, reads, writes and a login).
+  returned: success
+  type: int
+  sample: 12
 exists:
   description: Whether the secret (or the requested version) exists and is not deleted (O(state=read)).
   returned: state is read
@@ -289,7 +381,15 @@ from ansible_collections.selfhost.homelab.plugins.module_utils._vault_kv import 
 def main():
     argument_spec = vault_argument_spec(
         mount=dict(type='str', default='kv', aliases=['engine_mount_point']),
-        path=dict(type='str', required=True),
+        path=dict(type='str'),
+        # The values are no_log (data); the paths are not, so results and errors can name them.
+        secrets=dict(type='list', elements='dict', no_log=False, options=dict(
+            # path and data are required; the module checks that itself, so the message names the item.
+            path=dict(type='str'),
+            data=dict(type='dict', no_log=True),
+            merge=dict(type='bool'),
+            cas=dict(type='int'),
+        )),
         engine_version=dict(type='str', default='auto', choices=['auto', '1', '2']),
         state=dict(type='str', default='present', choices=['present', 'absent', 'read']),
         data=dict(type='dict', no_log=True),
@@ -308,6 +408,9 @@ def main():
         diff_show_values=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, required_if=VaultAuth.REQUIRED_IF,
+                           required_one_of=[('path', 'secrets')],
+                           mutually_exclusive=[('path', 'secrets'), ('data', 'secrets'), ('cas', 'secrets'),
+                                               ('metadata', 'secrets')],
                            supports_check_mode=True)
     if HVAC_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib('hvac'), exception=HVAC_IMPORT_ERROR)

@@ -121,8 +121,18 @@ def test_vault_role_writes_the_policies_and_roles_the_backup_jobs_use(tmp_path, 
     resp = requests.get("%s/v1/kv/data/backup-apps" % vault_sim.address, timeout=10,
                         headers={"X-Vault-Token": vault_sim.app.dev_root_token})
     assert resp.json()["data"]["data"] == {"restic_password": "pw-apps"}
+    # One vault_kv run wrote both sets' secrets; jobs with no secret and no Consul token get no path.
+    kv_task = "Write the jobs' secrets and Consul tokens that differ"
+    assert tasks[kv_task]["changed"] is True, tasks[kv_task]
+    resp = requests.get("%s/v1/kv/metadata/backup-apps-retention" % vault_sim.address, timeout=10,
+                        headers={"X-Vault-Token": vault_sim.app.dev_root_token})
+    assert resp.status_code == 404
     # A second run finds every policy and role as wanted and writes none.
+    vault_sim.reset_log()
     again = _run(tmp_path, vault_sim)
+    # ... and the secrets too: one read per secret, no write, no new version.
+    assert again[kv_task]["changed"] is False, again[kv_task]
+    assert vault_sim.count("GET", "/v1/kv/data/") == 2 and vault_sim.count("POST", "/v1/kv/") == 0
     acl = again["Write the job policies and JWT roles that differ"]
     assert acl["changed"] is False, acl
     assert len(acl["policies"]) == 5 and not any(p["changed"] for p in acl["policies"]), acl

@@ -38,6 +38,47 @@ def test_validate_rejects_bad_input_naming_the_field(change, message):
         validate({**BASE, **change})
 
 
+BATCH = {**BASE, "path": None, "data": None, "engine_version": "2",
+         "secrets": [{"path": "a", "data": {"x": "1"}, "merge": None, "cas": None},
+                     {"path": "b/c", "data": {"y": "2"}, "merge": None, "cas": 2}]}
+
+
+def _item(**change):
+    return {"path": "z", "data": {"k": "v"}, "merge": None, "cas": None, **change}
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"state": "read"}, r"^secrets is only used with state=present, not state=read$"),
+    ({"path": "a"}, r"^path cannot be combined with secrets; give it in each item \(secrets\[\]\.path\)$"),
+    ({"data": {"a": "1"}}, r"^data cannot be combined with secrets"),
+    ({"cas": 1}, r"^cas cannot be combined with secrets; give it in each item"),
+    ({"metadata": {"max_versions": 2}}, r"^metadata cannot be combined with secrets; use a task for that one"),
+    ({"mount": "/"}, r"^mount must not be empty$"),
+    ({"secrets": [_item(), _item(path=None)]}, r"^secrets\[1\]\.path is required$"),
+    ({"secrets": [_item(path="/")]}, r"^secrets\[0\]\.path must not be empty$"),
+    ({"secrets": [_item(), _item(path="x"), _item(path="a/../b")]}, r"^secrets\[2\]\.path 'a/\.\./b' must be a"),
+    ({"secrets": [_item(path=3)]}, r"^secrets\[0\]\.path must be a string, got int$"),
+    ({"secrets": [_item(data=None)]}, r"^secrets\[0\]\.data is required with state=present$"),
+    ({"secrets": [_item(data={})]}, r"^secrets\[0\]\.data must not be empty"),
+    ({"secrets": [_item(data={"": "v"})]}, r"^secrets\[0\]\.data keys must be non-empty strings"),
+    ({"secrets": [_item(data={"a": object()})]}, r"^secrets\[0\]\.data must be JSON-serialisable"),
+    ({"secrets": [_item(cas=-1)]}, r"^secrets\[0\]\.cas must be 0"),
+    ({"secrets": [_item(path="a"), _item(path="a/")]}, r"^secrets\[1\]\.path 'a' is given twice \(also secrets\[0\]\)"),
+    ({"secrets": ["a"]}, r"^secrets\[0\] must be a dictionary with path and data, got str$"),
+])
+def test_validate_batch_names_the_item_and_field(change, message):
+    with pytest.raises(VaultError, match=message):
+        validate({**BATCH, **change})
+
+
+def test_validate_batch_accepts_good_input():
+    validate(BATCH)
+    validate({**BATCH, "secrets": []})
+    # An empty data is fine when the item merges (it changes nothing), also through the top-level merge.
+    validate({**BATCH, "secrets": [_item(data={}, merge=True)]})
+    validate({**BATCH, "merge": True, "secrets": [_item(data={})]})
+
+
 def test_validate_accepts_good_input():
     validate(BASE)
     validate({**BASE, "metadata": {"delete_version_after": "1h30m", "max_versions": 0, "custom_metadata": None}})
