@@ -104,7 +104,7 @@ def _log_since(nomad, mark):
 def test_many_volumes_register_idempotent_update_remove(run_vol, nomad, vol_name, tmp_path):
     names = [vol_name + "-" + s for s in ("a", "b", "c")]
     paths = [str(tmp_path / s) for s in ("a", "b", "c")]
-    items = [{"name": n, "host_path": p} for n, p in zip(names, paths)]
+    items = [{"name": n, "host_path": p} for n, p in zip(names, paths, strict=True)]
     node = run_vol(name=names[0], state="absent")["node_id"]
 
     mark = len(nomad.server.requests)
