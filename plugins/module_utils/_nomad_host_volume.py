@@ -21,6 +21,9 @@ _FACTORS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000 ** 2, "mb": 1000 ** 
             "t": 1000 ** 4, "tb": 1000 ** 4, "p": 1000 ** 5, "pb": 1000 ** 5,
             "ki": 1024, "kib": 1024, "mi": 1024 ** 2, "mib": 1024 ** 2, "gi": 1024 ** 3, "gib": 1024 ** 3,
             "ti": 1024 ** 4, "tib": 1024 ** 4, "pi": 1024 ** 5, "pib": 1024 ** 5}
+# An item of O(volumes) as the argument spec completes it.
+ITEM_DEFAULTS = {"host_path": None, "plugin_id": None, "capacity_min": None, "capacity_max": None, "parameters": None,
+                 "capabilities": [{"access_mode": "single-node-writer", "attachment_mode": "file-system"}]}
 # The fields this module manages, compared to decide `changed` and shown in the diff.
 MANAGED = ("Name", "NodeID", "NodePool", "PluginID", "HostPath", "RequestedCapacityMinBytes",
            "RequestedCapacityMaxBytes", "RequestedCapabilities", "Parameters")
@@ -250,7 +253,8 @@ def validate_items(items, state, node_pool, node_hint):
         desired = None
         if state == "present":
             try:
-                desired = desired_volume(dict(item, node_pool=node_pool), node_hint)
+                given = dict((k, v) for k, v in item.items() if v is not None)
+                desired = desired_volume(dict(ITEM_DEFAULTS, node_pool=node_pool, **given), node_hint)
             except NomadError as exc:
                 raise NomadError("volumes[%d].%s" % (i, exc))
         out.append((name, desired))
