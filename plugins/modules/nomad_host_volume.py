@@ -50,8 +50,8 @@ options:
         O(node_id) and O(node_pool) apply to all of them.
       - Mutually exclusive with O(name), O(host_path), O(plugin_id), O(capacity_min), O(capacity_max),
         O(capabilities) and O(parameters).
-      - Every item is validated before the first request; an error names the item, as in
-        C(volumes[2].host_path: ...). Names must be unique in the list.
+      - "Every item is validated before the first request; an error names the item, as in
+        C(volumes[2].host_path: ...). Names must be unique in the list."
       - With O(state=absent) only each item's O(volumes[].name) is used.
     type: list
     elements: dict
