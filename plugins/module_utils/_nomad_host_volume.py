@@ -284,12 +284,12 @@ def run_many(module, api):
     node_id = params["node_id"] or api.local_node_id()
     by_name = {}
     if plans:
-        names = set(name for name, _ in plans)
+        names = set(plan[0] for plan in plans)
         for stub in api.list_on_node(node_id, _common_prefix(names)):
             if stub.get("Name") in names:
                 by_name.setdefault(stub["Name"], []).append(stub)
-    for i, (name, _) in enumerate(plans):
-        _no_duplicates(name, node_id, by_name.get(name, []), field="volumes[%d].name" % i)
+    for i, plan in enumerate(plans):
+        _no_duplicates(plan[0], node_id, by_name.get(plan[0], []), field="volumes[%d].name" % i)
     results, diffs, todo = [], [], []
     for name, desired in plans:
         stub = (by_name.get(name) or [None])[0]
@@ -328,8 +328,8 @@ def run_many(module, api):
                     module.warn("Nomad: %s: %s" % (res["name"], answer["Warnings"]))
         except NomadError as exc:
             result["changed"] = done > 0
-            for pending, _ in todo[done:]:
-                pending["changed"] = False
+            for pending in todo[done:]:
+                pending[0]["changed"] = False
             res["error"] = str(exc)
             raise PartialError("volumes[%d] (%s): %s; %d of %d changes were made before"
                                % (results.index(res), res["name"], exc, done, len(todo)), result)
