@@ -8,54 +8,18 @@ in check mode; any request not in the case fails the test.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.selfhost.homelab.plugins.modules import vault_acl
+
+from tests.support.hvac_fake import run_module
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parents[2] / "fixtures" / "vault_acl"
 CASES = yaml.safe_load((HERE / "cases.yml").read_text())
 URL = "http://vault.test:8200"
-
-
-class Exit(Exception):
-    def __init__(self, result):
-        super().__init__(result)
-        self.result = result
-
-
-def _response(spec):
-    resp = requests.Response()
-    if "fixture" in spec:
-        recorded = json.loads((FIXTURES / (spec["fixture"] + ".json")).read_text())
-        resp.status_code = recorded["status"]
-        resp._content = json.dumps(recorded["body"]).encode() if recorded["body"] is not None else b""
-    else:
-        resp.status_code = spec["status"]
-        resp._content = b""
-    resp.headers["Content-Type"] = "application/json"
-    return resp
-
-
-class FakeAdapter:
-    def __init__(self, expected):
-        self.expected = list(expected)
-        self.sent = []
-
-    def request(self, method, url, headers=None, raise_exception=True, **kwargs):
-        assert self.expected, "unexpected request %s %s" % (method, url)
-        spec = self.expected.pop(0)
-        path = url[len("/v1/"):]
-        self.sent.append((method, path))
-        assert (method, path) == (spec["method"], spec["path"])
-        if "json" in spec:
-            assert kwargs.get("json") == spec["json"]
-        return _response(spec)
 
 
 def run(params, mode, expected, monkeypatch):
@@ -64,20 +28,8 @@ def run(params, mode, expected, monkeypatch):
         args["_ansible_check_mode"] = True
     if mode == "diff":
         args["_ansible_diff"] = True
-    fake = FakeAdapter(expected)
-    monkeypatch.setattr("hvac.adapters.RawAdapter.request", fake.request)
-
-    def exit_json(self, **result):
-        raise Exit(dict(result, failed=False))
-
-    def fail_json(self, msg, **result):
-        raise Exit(dict(result, failed=True, msg=msg))
-
-    monkeypatch.setattr(vault_acl.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(vault_acl.AnsibleModule, "fail_json", fail_json)
-    with patch_module_args(args), pytest.raises(Exit) as exc:
-        vault_acl.main()
-    return exc.value.result, fake
+    result, fake, _module = run_module(vault_acl, args, expected, FIXTURES, monkeypatch)
+    return result, fake
 
 
 PARAMS = [

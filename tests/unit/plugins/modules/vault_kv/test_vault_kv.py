@@ -12,55 +12,15 @@ import json
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.selfhost.homelab.plugins.modules import vault_kv
+
+from tests.support.hvac_fake import run_module
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parents[2] / "fixtures" / "vault"
 CASES = yaml.safe_load((HERE / "cases.yml").read_text())
 URL = "http://vault.test:8200"
-
-
-class Exit(Exception):
-    def __init__(self, result, module=None):
-        super().__init__(result)
-        self.result = result
-        self.module = module
-
-
-def _response(spec):
-    resp = requests.Response()
-    if "fixture" in spec:
-        recorded = json.loads((FIXTURES / (spec["fixture"] + ".json")).read_text())
-        resp.status_code = recorded["status"]
-        resp._content = json.dumps(recorded["body"]).encode() if recorded["body"] is not None else b""
-    else:
-        resp.status_code = spec["status"]
-        resp._content = b""
-    resp.headers["Content-Type"] = "application/json"
-    return resp
-
-
-class FakeAdapter:
-    def __init__(self, expected):
-        self.expected = list(expected)
-        self.sent = []
-
-    def request(self, method, url, headers=None, raise_exception=True, **kwargs):
-        assert self.expected, "unexpected request %s %s" % (method, url)
-        spec = self.expected.pop(0)
-        path = url[len("/v1/"):]
-        self.sent.append((method, path))
-        assert (method, path) == (spec["method"], spec["path"])
-        if "json" in spec:
-            assert kwargs.get("json") == spec["json"]
-        if spec.get("raise") == "connection_refused":
-            raise requests.exceptions.ConnectionError(
-                "HTTPConnectionPool(host='vault.test', port=8200): Max retries exceeded "
-                "(Caused by NewConnectionError('[Errno 111] Connection refused'))")
-        return _response(spec)
 
 
 def run(case, mode, monkeypatch):
@@ -70,21 +30,8 @@ def run(case, mode, monkeypatch):
     if mode == "diff":
         args["_ansible_diff"] = True
     expected = [r for r in case["requests"] if not (mode == "check" and r.get("write"))]
-    fake = FakeAdapter(expected)
-    monkeypatch.setattr("hvac.adapters.RawAdapter.request", fake.request)
-
-    def exit_json(self, **result):
-        raise Exit(dict(result, failed=False), self)
-
-    def fail_json(self, msg, **result):
-        raise Exit(dict(result, failed=True, msg=msg))
-
-    monkeypatch.setattr(vault_kv.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(vault_kv.AnsibleModule, "fail_json", fail_json)
-    with patch_module_args(args), pytest.raises(Exit) as exc:
-        vault_kv.main()
-    run.module = exc.value.module
-    return exc.value.result, fake
+    result, fake, run.module = run_module(vault_kv, args, expected, FIXTURES, monkeypatch)
+    return result, fake
 
 
 PARAMS = [
