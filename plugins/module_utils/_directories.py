@@ -208,23 +208,40 @@ def _overlay(now, wanted):
     return after
 
 
-def ensure_one(module, plan):
-    """Make or fix one planned directory; returns (changed, diff, created paths)."""
+def ensure_one(module, plan, pending):
+    """Make or fix one planned directory; returns (changed, diff, created paths).
+
+    pending: in check mode, the directories earlier items would have created (so a later item inside or
+    equal to one of them is not reported as creating it again).
+    """
     file_args = module.load_file_common_arguments(plan.params)
     path = plan.target
     diff = {"before": {"path": path}, "after": {"path": path}}
     changed = False
     created = []
-    if plan.prev_state == "absent":
+    if module.check_mode:
+        absent = plan.prev_state == "absent" and path not in pending
+        if plan.prev_state == "absent" and not absent:
+            # An earlier item would create it with its own attributes; say this one may set its own.
+            for key in ("mode", "owner", "group"):
+                if plan.params.get(key) is not None:
+                    diff["after"][key] = _planned(plan, module)[key]
+                    changed = True
+            return changed, diff, created
+    else:
+        # Looked at again: an earlier item may have created it since inspect().
+        absent = path_state(path.encode("utf-8", "surrogateescape")) == "absent"
+    if absent:
         diff["before"]["state"] = "absent"
         diff["after"]["state"] = "directory"
         current = "/"
         for part in path.strip("/").split("/"):
             current = os.path.join(current, part)
-            if os.path.exists(current):
+            if os.path.exists(current) or current in pending:
                 continue
             created.append(current)
             if module.check_mode:
+                pending.add(current)
                 changed = True
                 continue
             try:
@@ -252,8 +269,9 @@ def ensure_all(module, plans):
     results = []
     diffs = []
     any_changed = False
+    pending = set()
     for plan in plans:
-        changed, diff, created = ensure_one(module, plan)
+        changed, diff, created = ensure_one(module, plan, pending)
         if module.check_mode and plan.prev_state == "absent":
             after = _planned(plan, module)
         else:

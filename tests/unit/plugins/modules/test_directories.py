@@ -152,3 +152,15 @@ def test_no_diff_key_without_diff_mode(tmp_path, capsys):
     out = run(capsys, [{"path": str(tmp_path / "d")}])
     assert "diff" not in out
     assert out["directories"][0]["state"] == "directory"
+
+
+def test_a_parent_made_by_an_earlier_item_still_gets_its_own_item(tmp_path, capsys):
+    items = [{"path": str(tmp_path / "p/q/r"), "mode": "0755"}, {"path": str(tmp_path / "p/q"), "mode": "0700"}]
+    check = run(capsys, items, check=True)
+    assert check["directories"][0]["created"] == [str(tmp_path / "p"), str(tmp_path / "p/q"), str(tmp_path / "p/q/r")]
+    assert (check["directories"][1]["changed"], check["directories"][1]["created"]) == (True, [])
+    assert not (tmp_path / "p").exists()
+    out = run(capsys, items)
+    assert [d["changed"] for d in out["directories"]] == [True, True]
+    assert (mode_of(tmp_path / "p"), mode_of(tmp_path / "p/q"), mode_of(tmp_path / "p/q/r")) == (0o755, 0o700, 0o755)
+    assert run(capsys, items)["changed"] is False
