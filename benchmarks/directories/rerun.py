@@ -78,17 +78,16 @@ def main():
         root = args.root or os.path.join(workdir, "target")
         inventory = os.path.join(workdir, "hosts.yml")
         with open(inventory, "w") as f:
-            json.dump({"all": {"hosts": {args.host: {"ansible_connection": args.connection,
-                                                      "ansible_python_interpreter": sys.executable
-                                                      if args.connection == "local" else "auto_silent"}},
-                               "children": {"target": {"hosts": {args.host: {}}}}}}, f)
+            python = sys.executable if args.connection == "local" else "auto_silent"
+            host = {"ansible_connection": args.connection, "ansible_python_interpreter": python}
+            json.dump({"all": {"hosts": {args.host: host}, "children": {"target": {"hosts": {args.host: {}}}}}}, f)
         rows = []
         for name, text in (("ansible.builtin.file (loop)", LOOP), ("selfhost.homelab.directories", ONE)):
             dirs = [{"path": "%s/%s/d%02d" % (root, "loop" if text is LOOP else "one", i), "owner": "root",
                      "group": "root", "mode": "0750"} for i in range(args.count)]
             play(workdir, text, inventory, dirs)  # converge
             times, runs, changed = [], 0, False
-            for _ in range(args.repeat):
+            for _run in range(args.repeat):
                 took, runs, changed_now = play(workdir, text, inventory, dirs)
                 times.append(took)
                 changed = changed or changed_now
@@ -100,8 +99,8 @@ def main():
         return
     print("%-26s %-30s %10s %12s %8s" % ("case", "module", "median s", "module runs", "changed"))
     for row in rows:
-        print("%-26s %-30s %10.2f %12d %8s" % (row["case"], row["module"], row["seconds"], row["module_runs"],
-                                              row["changed"]))
+        cells = (row["case"], row["module"], row["seconds"], row["module_runs"], row["changed"])
+        print("%-26s %-30s %10.2f %12d %8s" % cells)
 
 
 if __name__ == "__main__":
