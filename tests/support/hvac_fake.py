@@ -11,18 +11,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import requests
-from ansible.module_utils.testing import patch_module_args
 
-
-class Exit(Exception):
-    """What exit_json/fail_json raise: the module's result (and the AnsibleModule on success)."""
-
-    def __init__(self, result, module=None):
-        super().__init__(result)
-        self.result = result
-        self.module = module
+from tests.support.module_main import run_main
 
 
 def response(spec, fixtures):
@@ -63,15 +54,5 @@ def run_module(module, args, expected, fixtures, monkeypatch):
     """Run ``module.main()`` with ``args`` against the fake; return (result, fake, AnsibleModule or None)."""
     fake = FakeAdapter(expected, fixtures)
     monkeypatch.setattr("hvac.adapters.RawAdapter.request", fake.request)
-
-    def exit_json(self, **result):
-        raise Exit(dict(result, failed=False), self)
-
-    def fail_json(self, msg, **result):
-        raise Exit(dict(result, failed=True, msg=msg))
-
-    monkeypatch.setattr(module.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(module.AnsibleModule, "fail_json", fail_json)
-    with patch_module_args(args), pytest.raises(Exit) as exc:
-        module.main()
-    return exc.value.result, fake, exc.value.module
+    result, ansible_module = run_main(module, args, monkeypatch)
+    return result, fake, ansible_module

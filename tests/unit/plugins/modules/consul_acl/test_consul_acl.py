@@ -14,20 +14,15 @@ from urllib.error import HTTPError, URLError
 
 import pytest
 import yaml
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.selfhost.homelab.plugins.module_utils import _consul
 from ansible_collections.selfhost.homelab.plugins.modules import consul_acl
+
+from tests.support.module_main import run_main
 
 HERE = Path(__file__).resolve().parent
 CASES = yaml.safe_load((HERE / "cases.yml").read_text())
 URL = "http://consul.test:8500"
 TOKEN = "0e1e7b6a-0000-4000-8000-000000000000"
-
-
-class Exit(Exception):
-    def __init__(self, result):
-        super().__init__(result)
-        self.result = result
 
 
 class Answer:
@@ -71,17 +66,8 @@ def run(params, mode, expected, monkeypatch, opener=None):
     fake = FakeConsul(expected)
     monkeypatch.setattr(_consul, "open_url", opener or fake.open_url)
 
-    def exit_json(self, **result):
-        raise Exit(dict(result, failed=False))
-
-    def fail_json(self, msg, **result):
-        raise Exit(dict(result, failed=True, msg=msg))
-
-    monkeypatch.setattr(consul_acl.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(consul_acl.AnsibleModule, "fail_json", fail_json)
-    with patch_module_args(args), pytest.raises(Exit) as exc:
-        consul_acl.main()
-    return exc.value.result, fake
+    result, _module = run_main(consul_acl, args, monkeypatch)
+    return result, fake
 
 
 PARAMS = [
