@@ -2,8 +2,11 @@
 # The converged single-box HashiCorp layer as a local Docker image, so later
 # scenarios (Traefik, apps, monitoring, backups, site) start from it instead of
 # converging Consul, Vault and Nomad again:
-#   selfhost-homelab/hashistack:<hash of the roles, the playbook, the test
-#   mirror, the base image and this script>   (also tagged :latest)
+#   selfhost-homelab/hashistack:<hash of the roles, the playbook, the
+#   collection's plugins (the roles' modules and actions), the test mirror,
+#   the base image and this script>   (also tagged :latest)
+# Older hashistack:<hash> images no container uses are removed after a build
+# (each is about 1 GB).
 # Built once per hash by converging playbooks/hashistack.yml on a Debian 12
 # systemd container with the variables of molecule/hashistack (Consul bound to
 # 127.0.0.1 so a new container's address does not matter), stopping the agents
@@ -19,8 +22,7 @@ mirror="$("$HOMELAB_REPO/scripts/hashistack/mirror.sh")"
 base="$HOMELAB_IMAGE_DEBIAN12"
 mapfile -t sources < <(cd "$HOMELAB_REPO" && git ls-files -co --exclude-standard \
   roles/hashicorp_release roles/consul roles/vault roles/nomad playbooks/hashistack.yml \
-  molecule/hashistack/molecule.yml plugins/modules/vault_kv.py plugins/module_utils/_vault.py \
-  plugins/module_utils/_vault_kv.py plugins/filter/vault_job.py plugins/filter/backup_vault.py | sort)
+  molecule/hashistack/molecule.yml plugins | sort)
 key="$(cd "$HOMELAB_REPO" && { cat "${sources[@]}" "$0"; echo "$mirror $base"; } | sha256sum | cut -c1-12)"
 tag="selfhost-homelab/hashistack:$key"
 if docker image inspect "$tag" >/dev/null 2>&1; then
@@ -64,4 +66,7 @@ docker exec "$name" systemctl stop nomad vault consul
 docker commit -c 'CMD ["/sbin/init"]' "$name" "$tag" >/dev/null
 docker tag "$tag" selfhost-homelab/hashistack:latest
 log "hashistack image: built $tag"
+# Drop the images of earlier hashes (docker refuses to remove one a container still uses).
+docker images --format '{{.Repository}}:{{.Tag}}' selfhost-homelab/hashistack \
+  | grep -v -e ":latest$" -e "^$tag$" | xargs -r docker rmi >/dev/null 2>&1 || true
 echo "$tag"
