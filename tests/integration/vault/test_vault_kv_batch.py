@@ -34,7 +34,10 @@ def test_kv2_batch_check_apply_idempotent_change_one(vault, kv2, play):
     secrets = three("batch")
     changed = [dict(s) for s in secrets]
     changed[1] = {"path": secrets[1]["path"], "data": {"user": "u1", "password": "rotated-" + uuid.uuid4().hex}}
-    merged = [{"path": secrets[2]["path"], "merge": True, "data": {"extra": "1"}}]
+    # A secret value long enough not to occur in a path: Ansible masks every no_log value wherever it
+    # occurs in a result, so a value such as "1" would show as ******** inside the random path.
+    extra = "extra-" + uuid.uuid4().hex
+    merged = [{"path": secrets[2]["path"], "merge": True, "data": {"extra": extra}}]
     res = play([
         task("check", batch(kv2, secrets), check_mode=True),
         task("apply", batch(kv2, secrets)),
@@ -56,7 +59,7 @@ def test_kv2_batch_check_apply_idempotent_change_one(vault, kv2, play):
     assert res["merge one"]["secrets"] == [{"path": paths[2], "changed": True, "created": False, "version": 2}]
     # Vault holds one version per write: the check wrote nothing, the idempotent run no new version.
     assert versions(vault, kv2, secrets) == [1, 2, 2]
-    for n, want in enumerate([secrets[0]["data"], changed[1]["data"], {**secrets[2]["data"], "extra": "1"}]):
+    for n, want in enumerate([secrets[0]["data"], changed[1]["data"], {**secrets[2]["data"], "extra": extra}]):
         assert vault.ok("GET", "%s/data/%s" % (kv2, paths[n]))["data"]["data"] == want
 
 
