@@ -114,10 +114,15 @@ class Plan(object):
         self.target = target
         self.prev_state = prev_state
         self.params = params
+        self.unknown = []  # check mode: owner/group not on the host yet
 
 
-def inspect(mode_class, items):
-    """Validate and look at every item; raise DirectoriesError naming directories[i].<field> on the first problem."""
+def inspect(mode_class, items, check_mode=False):
+    """Validate and look at every item; raise DirectoriesError naming directories[i].<field> on the first problem.
+
+    In check mode an owner or group that does not exist yet is not a problem: an earlier task that check
+    mode did not run (the role's user or group task) would have made it; the item is reported as changing.
+    """
     plans = []
     for index, item in enumerate(items):
         field = "directories[%d]" % index
@@ -131,8 +136,14 @@ def inspect(mode_class, items):
         if path.startswith("//"):
             path = "/" + path.lstrip("/")
         check_mode_value(mode_class, item.get("mode"), field + ".mode")
-        check_owner(item.get("owner"), field + ".owner")
-        check_group(item.get("group"), field + ".group")
+        unknown = []
+        for key, check in (("owner", check_owner), ("group", check_group)):
+            try:
+                check(item.get(key), "%s.%s" % (field, key))
+            except DirectoriesError:
+                if not check_mode:
+                    raise
+                unknown.append(key)
 
         b_path = path.encode("utf-8", "surrogateescape")
         state = path_state(b_path)
@@ -149,7 +160,9 @@ def inspect(mode_class, items):
             _check_parents(target, field + ".path")
         params = dict((key, item.get(key)) for key in ITEM_OPTIONS)
         params["path"] = target
-        plans.append(Plan(index, path, target, state, params))
+        plan = Plan(index, path, target, state, params)
+        plan.unknown = unknown
+        plans.append(plan)
     return plans
 
 
@@ -194,16 +207,16 @@ def _overlay(now, wanted):
     if "mode" in wanted:
         after["mode"] = wanted["mode"]
     if "owner" in wanted:
-        after["uid"] = wanted["owner"]
+        after["uid"] = wanted["owner"] if isinstance(wanted["owner"], int) else None
         try:
             after["owner"] = pwd.getpwuid(wanted["owner"]).pw_name
-        except KeyError:
+        except (KeyError, TypeError):
             after["owner"] = str(wanted["owner"])
     if "group" in wanted:
-        after["gid"] = wanted["group"]
+        after["gid"] = wanted["group"] if isinstance(wanted["group"], int) else None
         try:
             after["group"] = grp.getgrgid(wanted["group"]).gr_name
-        except KeyError:
+        except (KeyError, TypeError):
             after["group"] = str(wanted["group"])
     return after
 
@@ -260,6 +273,13 @@ def ensure_one(module, plan, pending):
                     diff["after"][key] = _planned(plan, module)[key]
         return changed, diff, created
     # An existing directory: compare and set its attributes only.
+    if plan.unknown:
+        # Check mode, an account not made yet: it would be set once it exists.
+        file_args = dict(file_args)
+        for key in plan.unknown:
+            file_args[key] = None
+            diff["after"][key] = plan.params[key]
+            changed = True
     changed = module.set_fs_attributes_if_different(file_args, changed, diff, expand=False)
     return changed, diff, created
 

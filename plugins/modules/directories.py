@@ -29,6 +29,8 @@ attributes:
   check_mode:
     support: full
     description: Reports which directories would be created or changed, and how; changes nothing.
+    details: An owner or group that does not exist yet is not an error in check mode (an earlier task that
+      check mode did not run would make it, as a role's user task does); the item is reported as changing.
   diff_mode:
     support: full
     description: One before/after per changed path (state, mode, owner, group), as M(ansible.builtin.file) shows.
@@ -166,7 +168,7 @@ ARGUMENT_SPEC = dict(
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
-        plans = inspect(AnsibleModule, module.params["directories"])
+        plans = inspect(AnsibleModule, module.params["directories"], check_mode=module.check_mode)
     except DirectoriesError as exc:
         module.fail_json(msg=str(exc))
     changed, results, diffs = ensure_all(module, plans)

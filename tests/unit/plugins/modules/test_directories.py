@@ -164,3 +164,24 @@ def test_a_parent_made_by_an_earlier_item_still_gets_its_own_item(tmp_path, caps
     assert [d["changed"] for d in out["directories"]] == [True, True]
     assert (mode_of(tmp_path / "p"), mode_of(tmp_path / "p/q"), mode_of(tmp_path / "p/q/r")) == (0o755, 0o700, 0o755)
     assert run(capsys, items)["changed"] is False
+
+
+def test_check_mode_takes_an_account_not_made_yet(tmp_path, capsys):
+    # A role's user/group task does not run in check mode, so on a fresh host the account is not there:
+    # check mode reports the item as changing; the real run still refuses it, naming the field.
+    (tmp_path / "there").mkdir()
+    before = snapshot(tmp_path)
+    items = [{"path": str(tmp_path / "new"), "owner": "no-such-user-x", "group": "no-such-group-x", "mode": "0750"},
+             {"path": str(tmp_path / "there"), "group": "no-such-group-x"}]
+    out = run(capsys, items, check=True, diff=True)
+    assert out.get("failed") is not True, out.get("msg")
+    assert snapshot(tmp_path) == before
+    first, second = out["directories"]
+    assert (first["changed"], first["owner"], first["group"], first["mode"]) == (
+        True, "no-such-user-x", "no-such-group-x", "0750")
+    assert (second["changed"], second["group"], second["gid"]) == (True, "no-such-group-x", None)
+    assert out["diff"][1]["after"]["group"] == "no-such-group-x"
+    real = run(capsys, items)
+    assert real["failed"] is True
+    assert real["msg"].startswith("directories[0].owner: no such user 'no-such-user-x'")
+    assert snapshot(tmp_path) == before
