@@ -67,28 +67,22 @@ def check_mode_value(mode_class, mode, field):
         raise DirectoriesError("%s: mode %r is not a permission mode (0 to 07777)" % (field, mode))
 
 
-def check_owner(owner, field):
-    if owner is None:
-        return
-    try:
-        int(owner)
-    except ValueError:
-        try:
-            pwd.getpwnam(owner)
-        except KeyError:
-            raise DirectoriesError("%s: no such user %r on the host" % (field, owner))
+# How each account option is looked up by name (a number is taken as an id, as the file module does).
+ACCOUNTS = {"owner": (pwd.getpwnam, "user"), "group": (grp.getgrnam, "group")}
 
 
-def check_group(group, field):
-    if group is None:
+def check_account(key, name, field):
+    """An owner (key "owner") or group ("group") must be an id or a name the host knows."""
+    if name is None:
         return
+    lookup, kind = ACCOUNTS[key]
     try:
-        int(group)
+        int(name)
     except ValueError:
         try:
-            grp.getgrnam(group)
+            lookup(name)
         except KeyError:
-            raise DirectoriesError("%s: no such group %r on the host" % (field, group))
+            raise DirectoriesError("%s: no such %s %r on the host" % (field, kind, name))
 
 
 def _check_parents(path, field):
@@ -137,9 +131,9 @@ def inspect(mode_class, items, check_mode=False):
             path = "/" + path.lstrip("/")
         check_mode_value(mode_class, item.get("mode"), field + ".mode")
         unknown = []
-        for key, check in (("owner", check_owner), ("group", check_group)):
+        for key in ("owner", "group"):
             try:
-                check(item.get(key), "%s.%s" % (field, key))
+                check_account(key, item.get(key), "%s.%s" % (field, key))
             except DirectoriesError:
                 if not check_mode:
                     raise
